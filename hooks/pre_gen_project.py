@@ -1,0 +1,97 @@
+"""Validate the answers before cookiecutter writes anything.
+
+copier.yml holds the same rules as Jinja validators; tests/test_answers.py checks
+that both tools refuse the same answers.
+"""
+
+import keyword
+import re
+import sys
+
+SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
+EMAIL = re.compile(r'^[^@\s"<>]+@[^@\s"<>]+\.[^@\s"<>]+$')
+# Names the generated project imports or uses as top-level folders.
+RESERVED = {
+    "test", "tests", "alembic", "migrations", "scripts", "arq", "fastapi", "sqlmodel",
+    "sqlalchemy", "redis", "pydantic", "typing", "asyncio", "json", "logging",
+}
+CRON_ITEM = re.compile(r"^(\*|[0-9]+(-[0-9]+)?)(/[1-9][0-9]*)?$")
+CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 6),
+)
+
+
+def cron_error(expr: str) -> str | None:
+    fields = expr.split()
+    if len(fields) != 5:
+        return f"'{expr}' must have 5 fields (minute hour day-of-month month day-of-week)"
+    bad: list[str] = []
+    for text, (name, low, high) in zip(fields, CRON_FIELDS):
+        for item in text.split(","):
+            match = CRON_ITEM.match(item)
+            base = item.split("/")[0]
+            numbers = [] if base == "*" else base.split("-")
+            if not match or any(not low <= int(n) <= high for n in numbers):
+                if name not in bad:
+                    bad.append(name)
+    if bad:
+        return (
+            f"'{expr}' has an invalid {', '.join(bad)} field (numbers, ranges a-b, "
+            "lists a,b and steps */n only; day-of-week 0-6)"
+        )
+    return None
+
+
+def errors(answers: dict[str, str]) -> list[str]:
+    found: list[str] = []
+    if not answers["project_name"].strip():
+        found.append("project_name: must not be empty")
+    slug = answers["project_slug"]
+    if not SLUG.match(slug):
+        found.append(
+            f"project_slug: '{slug}' must be lowercase letters, digits and single hyphens, "
+            "starting with a letter (e.g. my-service)"
+        )
+    package = answers["package_name"]
+    if not PACKAGE.match(package) or keyword.iskeyword(package) or package.lower() in {
+        k.lower() for k in keyword.kwlist
+    } | RESERVED:
+        found.append(
+            f"package_name: '{package}' must be a lowercase Python identifier (letters, "
+            "digits, underscores) that is not a keyword or a module the project imports"
+        )
+    for key in ("description", "author_name"):
+        value = answers[key]
+        if any(ch in value for ch in '\n"\\'):
+            found.append(f"{key}: must be one line without double quotes or backslashes")
+    if not EMAIL.match(answers["author_email"]):
+        found.append(f"author_email: '{answers['author_email']}' is not an email address")
+    schedule_error = cron_error(answers["weekly_reset_schedule"])
+    if schedule_error:
+        found.append(f"weekly_reset_schedule: {schedule_error}")
+    return found
+
+
+def main() -> int:
+    answers = {
+        "project_name": """{{ cookiecutter.project_name }}""",
+        "project_slug": """{{ cookiecutter.project_slug }}""",
+        "package_name": """{{ cookiecutter.package_name }}""",
+        "description": """{{ cookiecutter.description }}""",
+        "author_name": """{{ cookiecutter.author_name }}""",
+        "author_email": """{{ cookiecutter.author_email }}""",
+        "weekly_reset_schedule": """{{ cookiecutter.weekly_reset_schedule }}""",
+    }
+    found = errors(answers)
+    for line in found:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

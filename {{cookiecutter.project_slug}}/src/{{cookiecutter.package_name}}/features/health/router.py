@@ -1,0 +1,29 @@
+"""`/health` says the process is up; `/health/ready` that it can serve requests."""
+
+from fastapi import APIRouter, Request, Response, status
+
+from .schemas import Liveness, Readiness
+from .service import OK, check_dependencies
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("", response_model=Liveness)
+async def liveness() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
+)
+async def readiness(request: Request, response: Response) -> Readiness:
+    state = request.app.state
+    checks = await check_dependencies(
+        state.engine, state.queue, state.settings.health_timeout_seconds
+    )
+    ready = all(value == OK for value in checks.values())
+    if not ready:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Readiness(status="ready" if ready else "unavailable", checks=checks)

@@ -1,0 +1,90 @@
+"""Wallets, their append-only ledger, and the record of weekly reset runs."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, Identity, Index, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel, UniqueConstraint
+
+from ...lib.models import timestamp_field
+
+
+class TransactionKind(StrEnum):
+    DEBIT = "DEBIT"
+    CREDIT = "CREDIT"
+    RESET = "RESET"
+
+
+class BalanceType(StrEnum):
+    COMPLIMENT = "COMPLIMENT"
+    REDEEMABLE = "REDEEMABLE"
+
+
+class Wallet(SQLModel, table=True):
+    __tablename__ = "wallets"
+    # Balances can never go negative, whatever the code above does.
+    __table_args__ = (
+        CheckConstraint("compliment_balance >= 0", name="compliment_balance_not_negative"),
+        CheckConstraint("redeemable_balance >= 0", name="redeemable_balance_not_negative"),
+    )
+
+    id: UUID = Field(
+        default_factory=uuid4,
+        primary_key=True,
+        sa_column_kwargs={"server_default": text("gen_random_uuid()")},
+    )
+    user_id: UUID = Field(foreign_key="users.id", unique=True)
+    compliment_balance: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    redeemable_balance: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    created_at: datetime | None = timestamp_field()
+    updated_at: datetime | None = timestamp_field()
+
+
+class WalletTransaction(SQLModel, table=True):
+    """One row per balance change, written in the same transaction as the change."""
+
+    __tablename__ = "wallet_transactions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('DEBIT', 'CREDIT', 'RESET')", name="kind_known"),
+        CheckConstraint("balance_type IN ('COMPLIMENT', 'REDEEMABLE')", name="balance_type_known"),
+        CheckConstraint("new_balance = previous_balance + amount", name="amount_adds_up"),
+        Index("ix_wallet_transactions_wallet_id_created_at", "wallet_id", "created_at"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(), primary_key=True)
+    )
+    wallet_id: UUID = Field(foreign_key="wallets.id")
+    user_id: UUID = Field(foreign_key="users.id")
+    kind: TransactionKind = Field(sa_type=String(10))  # type: ignore[call-overload]
+    balance_type: BalanceType = Field(sa_type=String(12))  # type: ignore[call-overload]
+    amount: int
+    previous_balance: int
+    new_balance: int
+    reason: str = Field(max_length=200)
+    # The column is called `metadata`, a name SQLModel reserves for the attribute.
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    )
+    created_at: datetime | None = timestamp_field()
+
+
+class WeeklyResetRun(SQLModel, table=True):
+    """One row per company and period: what makes a second run of a week a no-op."""
+
+    __tablename__ = "weekly_reset_runs"
+    __table_args__ = (UniqueConstraint("company_id", "period_start"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, Identity(), primary_key=True)
+    )
+    run_id: UUID = Field(index=True)
+    company_id: UUID = Field(foreign_key="companies.id")
+    period_start: date
+    allowance: int
+    wallets_reset: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    created_at: datetime | None = timestamp_field()

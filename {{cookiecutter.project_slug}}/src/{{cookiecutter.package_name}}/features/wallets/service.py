@@ -1,0 +1,171 @@
+"""Wallet rules. Functions take a session and plain values; they know nothing of HTTP."""
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from psycopg.errors import SerializationFailure
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+logger = logging.getLogger(__name__)
+
+# pg_try_advisory_xact_lock key: "weekly_reset" as a stable 63-bit number.
+WEEKLY_RESET_LOCK_KEY = 0x7765656B6C795F72
+RESET_REASON = "Weekly allowance reset"
+
+
+class ResetAlreadyRunningError(Exception):
+    """Another weekly reset holds the lock; this one did nothing."""
+
+
+@dataclass(frozen=True)
+class ResetSummary:
+    run_id: UUID
+    period_start: date
+    companies: int
+    companies_already_reset: int
+    wallets_created: int
+    wallets_reset: int
+    ledger_rows: int
+    elapsed_seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_id"] = str(self.run_id)
+        data["period_start"] = self.period_start.isoformat()
+        return data
+
+
+def period_start_for(moment: datetime) -> date:
+    """The period a reset belongs to: the ISO week (Monday, UTC) of `moment`."""
+    day = moment.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+# Each statement is set-based: its cost does not depend on a Python loop.
+_CLAIM_PERIOD = text("""
+    INSERT INTO weekly_reset_runs (run_id, company_id, period_start, allowance)
+    SELECT :run_id, c.id, :period_start, c.weekly_renewal_amount
+    FROM companies AS c
+    WHERE c.is_active AND (CAST(:company_id AS uuid) IS NULL OR c.id = :company_id)
+    ON CONFLICT (company_id, period_start) DO NOTHING
+""")
+
+_COUNT_ELIGIBLE = text("""
+    SELECT count(*) FROM companies AS c
+    WHERE c.is_active AND (CAST(:company_id AS uuid) IS NULL OR c.id = :company_id)
+""")
+
+_CREATE_MISSING_WALLETS = text("""
+    INSERT INTO wallets (user_id)
+    SELECT u.id
+    FROM users AS u
+    JOIN weekly_reset_runs AS r ON r.company_id = u.company_id AND r.run_id = :run_id
+    WHERE u.is_active AND NOT EXISTS (SELECT 1 FROM wallets AS w WHERE w.user_id = u.id)
+    ON CONFLICT (user_id) DO NOTHING
+""")
+
+# `previous` comes from a self-join read in the same snapshot as the update; the
+# transaction is REPEATABLE READ, so a concurrent change to a wallet makes this
+# statement fail (and the reset retry) instead of logging a stale previous balance.
+_RESET_AND_RECORD = text("""
+    WITH changed AS (
+        UPDATE wallets AS w
+        SET compliment_balance = r.allowance, updated_at = now()
+        FROM wallets AS old, users AS u, weekly_reset_runs AS r
+        WHERE old.id = w.id
+          AND u.id = w.user_id
+          AND u.is_active
+          AND r.company_id = u.company_id
+          AND r.run_id = :run_id
+          AND old.compliment_balance <> r.allowance
+        RETURNING w.id AS wallet_id, w.user_id, r.company_id, r.allowance,
+                  old.compliment_balance AS previous
+    ), ledger AS (
+        INSERT INTO wallet_transactions (
+            wallet_id, user_id, kind, balance_type, amount,
+            previous_balance, new_balance, reason, metadata
+        )
+        SELECT wallet_id, user_id, 'RESET', 'COMPLIMENT', allowance - previous,
+               previous, allowance, :reason,
+               jsonb_build_object(
+                   'company_id', company_id, 'allowance', allowance,
+                   'run_id', CAST(:run_id AS text), 'period_start', CAST(:period_start AS text)
+               )
+        FROM changed
+        RETURNING 1
+    ), per_company AS (
+        UPDATE weekly_reset_runs AS r
+        SET wallets_reset = c.n
+        FROM (SELECT company_id, count(*) AS n FROM changed GROUP BY company_id) AS c
+        WHERE r.run_id = :run_id AND r.company_id = c.company_id
+        RETURNING c.n
+    )
+    SELECT (SELECT coalesce(sum(n), 0) FROM per_company) AS wallets_reset,
+           (SELECT count(*) FROM ledger) AS ledger_rows
+""")
+
+
+async def reset_weekly_balances(
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    company_id: UUID | None = None,
+    attempts: int = 3,
+) -> ResetSummary:
+    """Set every active wallet's compliment balance to its company's weekly allowance.
+
+    A set, not an add: unused allowance does not roll over. Each changed wallet gets one
+    RESET ledger row; active users without a wallet get one. A company already reset
+    in this period is skipped, so a retried or overlapping run never refills a wallet.
+    Runs in its own transaction on `session`; raises ResetAlreadyRunningError when
+    another reset holds the lock.
+    """
+    period_start = period_start_for(now or datetime.now(UTC))
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _reset_once(session, period_start, company_id)
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, SerializationFailure) or attempt == attempts:
+                raise
+            logger.warning("weekly reset hit a concurrent change, retrying (%d)", attempt)
+    raise AssertionError("unreachable")
+
+
+async def _reset_once(
+    session: AsyncSession, period_start: date, company_id: UUID | None
+) -> ResetSummary:
+    started = time.perf_counter()
+    run_id = uuid4()
+    params = {"run_id": run_id, "period_start": period_start, "company_id": company_id}
+    async with session.begin():
+        conn = await session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ"}
+        )
+        locked = await conn.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": WEEKLY_RESET_LOCK_KEY}
+        )
+        if not locked:
+            raise ResetAlreadyRunningError("another weekly reset is running")
+        eligible = int(await conn.scalar(_COUNT_ELIGIBLE, params) or 0)
+        claimed = (await conn.execute(_CLAIM_PERIOD, params)).rowcount
+        created = (await conn.execute(_CREATE_MISSING_WALLETS, params)).rowcount
+        result = await conn.execute(_RESET_AND_RECORD, {**params, "reason": RESET_REASON})
+        row = result.one()
+    summary = ResetSummary(
+        run_id=run_id,
+        period_start=period_start,
+        companies=claimed,
+        companies_already_reset=eligible - claimed,
+        wallets_created=created,
+        wallets_reset=int(row.wallets_reset),
+        ledger_rows=int(row.ledger_rows),
+        elapsed_seconds=round(time.perf_counter() - started, 3),
+    )
+    logger.info("weekly reset finished: %s", summary.as_dict())
+    return summary

@@ -1,0 +1,46 @@
+"""The worker process: `arq {{ cookiecutter.package_name }}.worker.WorkerSettings`."""
+
+from typing import Any
+
+from arq import func
+
+from .features.wallets import jobs as wallet_jobs
+from .lib.config import get_settings
+from .lib.database import create_engine, create_session_factory
+from .lib.logs import configure_logging
+from .lib.queue import redis_settings
+
+settings = get_settings()
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    configure_logging(settings)
+    engine = create_engine(settings)
+    ctx["engine"] = engine
+    ctx["session_factory"] = create_session_factory(engine)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["engine"].dispose()
+
+
+class WorkerSettings:
+    functions = [func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3)]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = redis_settings(settings)
+    queue_name = settings.queue_name
+    # `arq --check {{ cookiecutter.package_name }}.worker.WorkerSettings` reads this key.
+    health_check_key = f"{settings.queue_name}:health-check"
+    health_check_interval = 30
+    # Jobs wait on Postgres, not the CPU: ten share the event loop and fit in the
+    # engine's pool (pool_size + its default overflow of 10).
+    max_jobs = 10
+    # How long an idle worker waits before asking Redis again: 0.5 s keeps latency low
+    # at a negligible cost to Redis.
+    poll_delay = 0.5
+    # On SIGTERM (every Railway deploy) let running jobs finish for up to 20 s, inside
+    # the service's 30 s drainingSeconds, before they are cancelled and retried.
+    job_completion_wait = 20
+    job_timeout = 600
+    keep_result = 3600
