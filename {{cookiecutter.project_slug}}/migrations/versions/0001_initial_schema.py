@@ -8,7 +8,6 @@ Create Date: 2026-11-29
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
@@ -23,15 +22,15 @@ def upgrade() -> None:
     op.create_table(
         "companies",
         sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("email_domain", sqlmodel.sql.sqltypes.AutoString(length=253), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("email_domain", sa.String(length=253), nullable=False),
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column(
             "weekly_renewal_amount", sa.Integer(), server_default=sa.text("100"), nullable=False
         ),
         sa.Column(
             "timezone",
-            sqlmodel.sql.sqltypes.AutoString(length=64),
+            sa.String(length=64),
             server_default=sa.text("'UTC'"),
             nullable=False,
         ),
@@ -52,15 +51,15 @@ def upgrade() -> None:
         "users",
         sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column("company_id", sa.Uuid(), nullable=False),
-        sa.Column("email", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
-        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
-        sa.Column("department", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
-        sa.Column("job_title", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("department", sa.String(length=120), nullable=True),
+        sa.Column("job_title", sa.String(length=120), nullable=True),
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column(
             "role", sa.String(length=20), server_default=sa.text("'employee'"), nullable=False
         ),
-        sa.Column("auth_sub", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column("auth_sub", sa.String(length=255), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -140,7 +139,7 @@ def upgrade() -> None:
         sa.Column("amount", sa.Integer(), nullable=False),
         sa.Column("previous_balance", sa.Integer(), nullable=False),
         sa.Column("new_balance", sa.Integer(), nullable=False),
-        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
         sa.Column(
             "metadata",
             postgresql.JSONB(astext_type=sa.Text()),

@@ -1,8 +1,9 @@
 """The worker process: `arq {{ cookiecutter.package_name }}.worker.WorkerSettings`."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from arq import func
+from arq.worker import Function
 
 from .features.wallets import jobs as wallet_jobs
 from .lib.config import get_settings
@@ -25,7 +26,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions = [func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3)]
+    functions: ClassVar[list[Function]] = [
+        func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3)
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings(settings)

@@ -1,6 +1,5 @@
 """What every table shares: constraint names and timestamp columns."""
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, func

@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..features.wallets.service import (
@@ -35,8 +36,11 @@ def _reason(exc: BaseException) -> str:
 def main() -> int:
     try:
         settings = get_settings()
-    except ValueError as exc:
-        print(f"weekly reset failed: bad configuration: {_reason(exc)}", file=sys.stderr)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+        print(f"weekly reset failed: bad configuration: {problems}", file=sys.stderr)
         return 2
     configure_logging(settings)
     try:

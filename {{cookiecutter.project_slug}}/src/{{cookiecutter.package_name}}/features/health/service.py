@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 OK = "ok"
 
 
-async def _probe(check: Awaitable[object], timeout: float) -> str:
+async def _probe(check: Awaitable[object], seconds: float) -> str:
     try:
-        await asyncio.wait_for(check, timeout)
+        await asyncio.wait_for(check, seconds)
     except TimeoutError:
         return "unavailable: timed out"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+    except Exception as exc:  # any failure at all means "not ready"
         return f"unavailable: {type(exc).__name__}"
     return OK
 
@@ -25,10 +25,8 @@ async def _select_one(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-async def check_dependencies(
-    engine: AsyncEngine, redis: "Redis[bytes]", timeout: float
-) -> dict[str, str]:
+async def check_dependencies(engine: AsyncEngine, redis: Redis, seconds: float) -> dict[str, str]:
     postgres, redis_state = await asyncio.gather(
-        _probe(_select_one(engine), timeout), _probe(redis.ping(), timeout)
+        _probe(_select_one(engine), seconds), _probe(redis.ping(), seconds)
     )
     return {"postgres": postgres, "redis": redis_state}

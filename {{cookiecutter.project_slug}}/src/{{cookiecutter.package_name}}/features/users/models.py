@@ -35,7 +35,7 @@ class User(SQLModel, table=True):
     is_active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
     role: Role = Field(
         default=Role.employee,
-        sa_type=String(20),  # type: ignore[call-overload]
+        sa_type=String(20),
         sa_column_kwargs={"server_default": text("'employee'")},
     )
     auth_sub: str | None = Field(default=None, max_length=255, unique=True)

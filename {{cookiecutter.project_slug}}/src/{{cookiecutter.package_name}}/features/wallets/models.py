@@ -54,13 +54,11 @@ class WalletTransaction(SQLModel, table=True):
         Index("ix_wallet_transactions_wallet_id_created_at", "wallet_id", "created_at"),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(), primary_key=True)
-    )
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     wallet_id: UUID = Field(foreign_key="wallets.id")
     user_id: UUID = Field(foreign_key="users.id")
-    kind: TransactionKind = Field(sa_type=String(10))  # type: ignore[call-overload]
-    balance_type: BalanceType = Field(sa_type=String(12))  # type: ignore[call-overload]
+    kind: TransactionKind = Field(sa_type=String(10))
+    balance_type: BalanceType = Field(sa_type=String(12))
     amount: int
     previous_balance: int
     new_balance: int
@@ -79,9 +77,7 @@ class WeeklyResetRun(SQLModel, table=True):
     __tablename__ = "weekly_reset_runs"
     __table_args__ = (UniqueConstraint("company_id", "period_start"),)
 
-    id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(), primary_key=True)
-    )
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(), primary_key=True))
     run_id: UUID = Field(index=True)
     company_id: UUID = Field(foreign_key="companies.id")
     period_start: date

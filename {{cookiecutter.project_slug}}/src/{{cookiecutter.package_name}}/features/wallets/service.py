@@ -144,9 +144,7 @@ async def _reset_once(
     run_id = uuid4()
     params = {"run_id": run_id, "period_start": period_start, "company_id": company_id}
     async with session.begin():
-        conn = await session.connection(
-            execution_options={"isolation_level": "REPEATABLE READ"}
-        )
+        conn = await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         locked = await conn.scalar(
             text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": WEEKLY_RESET_LOCK_KEY}
         )

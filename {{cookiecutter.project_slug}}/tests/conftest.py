@@ -1,0 +1,159 @@
+"""Tests talk to a real Postgres and Redis.
+
+Each test session creates its own database (dropped at the end) and its own queue
+name, so parallel runs on one machine do not collide. Point the tests elsewhere with
+TEST_POSTGRES_URL (any database on the server; it is only used to create the test
+one) and TEST_REDIS_URL.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from {{ cookiecutter.package_name }}.lib.config import Settings
+from {{ cookiecutter.package_name }}.lib.database import create_engine, create_session_factory
+
+from .factories import Db
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_URL = (
+    os.environ.get("TEST_POSTGRES_URL")
+    or os.environ.get("DATABASE_URL")
+    or "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+RUN_ID = uuid.uuid4().hex[:8]
+TABLES = "companies, users, wallets, wallet_transactions, weekly_reset_runs"
+
+
+def libpq_url(url: str) -> str:
+    """psycopg wants plain postgresql:// URLs."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, _ = libpq_url(url).partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail at once, with the reason, when a service the tests need is not there."""
+    try:
+        psycopg.connect(libpq_url(POSTGRES_URL), connect_timeout=3).close()
+    except psycopg.Error as exc:
+        pytest.exit(
+            f"Postgres is not reachable at {POSTGRES_URL} ({exc}). "
+            "Start it or set TEST_POSTGRES_URL.",
+            returncode=2,
+        )
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        pytest.exit(
+            f"Redis is not reachable at {REDIS_URL} ({exc}). Start it or set TEST_REDIS_URL.",
+            returncode=2,
+        )
+
+
+def create_database(name: str) -> str:
+    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return with_database(POSTGRES_URL, name)
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = Settings(database_url=database_url).database_url
+    return config
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    name = f"{{ cookiecutter.package_name }}_test_{RUN_ID}"
+    url = create_database(name)
+    try:
+        command.upgrade(alembic_config(url), "head")
+        yield url
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        queue_name=f"{{ cookiecutter.project_slug }}-test-{RUN_ID}",
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_tables(database_url: str) -> None:
+    """Every test starts from empty tables (committed data, so subprocesses see it)."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Db]:
+    """A plain autocommit connection for arranging and checking rows."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with create_session_factory(engine)() as session:
+        yield session
+
+
+@pytest.fixture
+def process_env(settings: Settings, database_url: str) -> dict[str, str]:
+    """Environment for the project's processes started as subprocesses."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(
+        DATABASE_URL=libpq_url(database_url),
+        REDIS_URL=settings.redis_url,
+        QUEUE_NAME=settings.queue_name,
+        ENVIRONMENT="test",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run_module(
+    module: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

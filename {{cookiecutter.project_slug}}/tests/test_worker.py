@@ -1,0 +1,111 @@
+"""The worker process, started for real, running jobs enqueued through arq."""
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from arq.jobs import Job, JobStatus
+
+from {{ cookiecutter.package_name }}.lib.config import Settings
+from {{ cookiecutter.package_name }}.lib.queue import create_queue
+
+from . import factories as f
+from .conftest import PROJECT_ROOT
+from .factories import Db
+
+WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"
+ARQ = str(Path(sys.executable).with_name("arq"))
+
+
+def arq_check(env: dict[str, str]) -> int:
+    return subprocess.run(
+        [ARQ, "--check", WORKER], env=env, cwd=PROJECT_ROOT, capture_output=True, check=False
+    ).returncode
+
+
+def wait_until_healthy(worker: "subprocess.Popen[str]", env: dict[str, str]) -> None:
+    deadline = time.monotonic() + 30
+    while arq_check(env) != 0:
+        if worker.poll() is not None:
+            raise AssertionError(f"worker exited early:\n{worker.stdout and worker.stdout.read()}")
+        if time.monotonic() > deadline:
+            raise AssertionError("worker did not write its health check within 30 s")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def worker(process_env: dict[str, str]) -> Iterator["subprocess.Popen[str]"]:
+    proc = subprocess.Popen(
+        [ARQ, WORKER],
+        env=process_env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_healthy(proc, process_env)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_worker_runs_the_weekly_reset_job(
+    worker: "subprocess.Popen[str]", settings: Settings, db: Db
+) -> None:
+    acme = f.company(db, "Acme", allowance=80)
+    other = f.company(db, "Other", allowance=80)
+    alice = f.user(db, acme, "alice@acme.example", compliment=500)
+    oscar = f.user(db, other, "oscar@other.example", compliment=500)
+    queue = create_queue(settings)
+    try:
+        job = await queue.enqueue_job("weekly_reset", str(acme))
+        assert job is not None
+        summary = await job.result(timeout=30, poll_delay=0.1)
+    finally:
+        await queue.aclose()
+
+    assert summary["companies"] == 1
+    assert summary["ledger_rows"] == 1
+    assert f.balances(db, alice) == (80, 0)
+    assert f.balances(db, oscar) == (500, 0)
+
+
+async def test_a_job_id_is_enqueued_once(settings: Settings) -> None:
+    """The API can hand the reset over idempotently with a job id."""
+    queue = create_queue(settings)
+    job_id = f"weekly-reset-{uuid.uuid4()}"
+    try:
+        first = await queue.enqueue_job("weekly_reset", _job_id=job_id)
+        second = await queue.enqueue_job("weekly_reset", _job_id=job_id)
+        assert first is not None
+        assert second is None
+        assert await Job(job_id, queue, _queue_name=settings.queue_name).status() == (
+            JobStatus.queued
+        )
+    finally:
+        await queue.zrem(settings.queue_name, job_id)
+        await queue.delete(f"arq:job:{job_id}")
+        await queue.aclose()
+
+
+def test_sigterm_stops_the_worker_cleanly(
+    worker: "subprocess.Popen[str]", process_env: dict[str, str]
+) -> None:
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=15)
+
+    assert worker.returncode == 0, output
+    assert "shutdown" in output.lower()
+
+
+def test_check_fails_without_a_worker(process_env: dict[str, str]) -> None:
+    env = {**process_env, "QUEUE_NAME": f"nobody-listens-{uuid.uuid4().hex}"}
+    assert arq_check(env) != 0
