@@ -1,0 +1,93 @@
+"""Railway Infrastructure as Code for {{ cookiecutter.project_slug }}.
+
+Evaluated by the Railway CLI (`railway config plan` / `railway config apply`),
+which imports this file, calls `main()` and serialises the returned project.
+Requires `pip install railway-sdk` (see .railway/requirements.txt).
+
+One GitHub repository, one Dockerfile, three services that differ only in their
+start command: api (public, health-checked), worker and cron-weekly.
+"""
+
+import os
+
+from railway_sdk import define_railway, github, postgres, project, redis, service
+
+PROJECT = "{{ cookiecutter.project_slug }}"
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+# GitHub repository Railway builds from, as "owner/name".
+# Replace OWNER with your GitHub user/org, or set RAILWAY_GITHUB_REPO when
+# running `railway config plan|apply`.
+GITHUB_REPO = os.environ.get("RAILWAY_GITHUB_REPO", f"OWNER/{PROJECT}")
+GITHUB_BRANCH = os.environ.get("RAILWAY_GITHUB_BRANCH", "main")
+
+# Railway-provided public domain for the api (<name>.up.railway.app). It must be
+# free on Railway; after `railway config pull` keep whatever Railway generated.
+API_DOMAIN = os.environ.get("RAILWAY_API_DOMAIN", f"{PROJECT}-api-production.up.railway.app")
+# Port the api listens on inside the container. The domain routes to this port and
+# the api's PORT variable says the same, so uvicorn (`--port $PORT`), Railway's
+# health check and the domain always agree.
+API_PORT = 8080
+
+# Every app service builds the repository's root Dockerfile.
+DOCKER_BUILD = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
+
+# The Dockerfile's CMD: runs `alembic upgrade head`, then execs uvicorn on $PORT.
+API_START = "sh ./scripts/docker-entrypoint.sh"
+WORKER_START = f"arq {PACKAGE}.worker.WorkerSettings"
+CRON_START = f"python -m {PACKAGE}.scripts.run_weekly_reset"
+# Five fields, UTC (Railway runs cron schedules in UTC).
+WEEKLY_RESET_SCHEDULE = "{{ cookiecutter.weekly_reset_schedule }}"
+
+
+@define_railway
+def main(ctx=None):
+    db = postgres("Postgres")
+    cache = redis("Redis")
+
+    source = github(GITHUB_REPO, branch=GITHUB_BRANCH)
+
+    api = service(
+        "api",
+        source=source,
+        build=DOCKER_BUILD,
+        start=API_START,
+        # Migrations run once per deploy before the new version starts; the
+        # entrypoint's own `alembic upgrade head` then finds nothing to do.
+        preDeploy="alembic upgrade head",
+        healthcheck="/health/ready",
+        deploy={"drainingSeconds": 30},
+        networking={"serviceDomains": {API_DOMAIN: {"port": API_PORT}}},
+        env={
+            "DATABASE_URL": db.env.DATABASE_URL,
+            "REDIS_URL": cache.env.REDIS_URL,
+            "PORT": str(API_PORT),
+        },
+    )
+
+    worker = service(
+        "worker",
+        source=source,
+        build=DOCKER_BUILD,
+        start=WORKER_START,
+        # No healthcheck: the worker serves no HTTP. On SIGTERM arq lets running
+        # jobs finish for 20 s (job_completion_wait), inside these 30 s.
+        deploy={"drainingSeconds": 30},
+        env={
+            "DATABASE_URL": db.env.DATABASE_URL,
+            "REDIS_URL": cache.env.REDIS_URL,
+        },
+    )
+
+    cron_weekly = service(
+        "cron-weekly",
+        source=source,
+        build=DOCKER_BUILD,
+        start=CRON_START,
+        # The job runs once and exits (0 done, 1 failed), so never restart it:
+        # a retry waits for the next scheduled run.
+        deploy={"cronSchedule": WEEKLY_RESET_SCHEDULE, "restartPolicyType": "NEVER"},
+        env={"DATABASE_URL": db.env.DATABASE_URL},
+    )
+
+    return project(PROJECT, resources=[db, cache, api, worker, cron_weekly])
