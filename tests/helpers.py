@@ -1,0 +1,74 @@
+"""Rendering with the real cookiecutter and copier CLIs, and running commands."""
+
+import os
+import subprocess
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+ANSWERS_FILE = ".copier-answers.yml"
+
+ANSWER_SETS: dict[str, dict[str, str]] = {
+    "default": {},
+    # Every answer changed, so a variable used in the wrong place shows up.
+    "custom": {
+        "project_name": "Acme Rewards",
+        "project_slug": "acme-rewards",
+        "package_name": "acme_rewards",
+        "description": "Rewards for the people of Acme.",
+        "author_name": "Ana Souza",
+        "author_email": "ana@acme.example",
+        "python_version": "3.11",
+        "weekly_reset_schedule": "30 3 * * 0",
+    },
+}
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without its virtualenv, so `uv` uses the project's own."""
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    env.update(extra)
+    return env
+
+
+def cookiecutter(answers: dict[str, str], out_dir: Path) -> subprocess.CompletedProcess[str]:
+    pairs = [f"{key}={value}" for key, value in answers.items()]
+    return run(["cookiecutter", "--no-input", "-o", str(out_dir), str(TEMPLATE), *pairs], cwd=out_dir.parent)
+
+
+def copier(answers: dict[str, str], dest: Path) -> subprocess.CompletedProcess[str]:
+    data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
+    # --vcs-ref HEAD: the template's checked-out state (plus uncommitted changes), not a tag.
+    return run(
+        ["copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", *data, str(TEMPLATE), str(dest)],
+        cwd=dest.parent,
+    )
+
+
+def render_cookiecutter(answers: dict[str, str], out_dir: Path) -> Path:
+    done = cookiecutter(answers, out_dir)
+    assert done.returncode == 0, done.stderr
+    [project] = [p for p in out_dir.iterdir() if p.is_dir()]
+    return project
+
+
+def render_copier(answers: dict[str, str], dest: Path) -> Path:
+    done = copier(answers, dest)
+    assert done.returncode == 0, done.stderr
+    return dest
+
+
+def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under root: relative path -> (content, permission bits)."""
+    return {
+        str(path.relative_to(root)): (path.read_bytes(), path.stat().st_mode & 0o777)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }

@@ -1,0 +1,86 @@
+"""Each rendered project, installed in a fresh virtualenv, passes its own checks and tests."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .helpers import ANSWER_SETS, clean_env, render_cookiecutter, run
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="module", params=list(ANSWER_SETS))
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp(f"project-{request.param}")
+    root = render_cookiecutter(ANSWER_SETS[request.param], out)
+    # --frozen: install exactly what the committed uv.lock says, into root/.venv.
+    done = run(["uv", "sync", "--frozen"], cwd=root, env=clean_env())
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def uv_run(project: Path, *args: str, **env: str) -> tuple[int, str]:
+    done = run(["uv", "run", "--frozen", *args], cwd=project, env=clean_env(**env))
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    name = f"template_check_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"Postgres is not reachable at {POSTGRES}: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_lock_file_is_consistent(project: Path) -> None:
+    done = run(["uv", "lock", "--check"], cwd=project, env=clean_env())
+    assert done.returncode == 0, done.stderr
+
+
+def test_ruff_check_and_format(project: Path) -> None:
+    code, output = uv_run(project, "ruff", "check", ".")
+    assert code == 0, output
+    code, output = uv_run(project, "ruff", "format", "--check", ".")
+    assert code == 0, output
+
+
+def test_mypy_strict(project: Path) -> None:
+    code, output = uv_run(project, "mypy")
+    assert code == 0, output
+    assert "Success: no issues found" in output
+
+
+def test_migrations_apply_and_match_the_models(project: Path, database: str) -> None:
+    code, output = uv_run(project, "alembic", "upgrade", "head", DATABASE_URL=database)
+    assert code == 0, output
+    code, output = uv_run(project, "alembic", "check", DATABASE_URL=database)
+    assert code == 0, output
+    assert "No new upgrade operations detected" in output
+
+
+def test_generated_test_suite_passes(project: Path) -> None:
+    code, output = uv_run(project, "pytest", "-q", "-p", "no:cacheprovider")
+    assert code == 0, output
+    summary = output.strip().splitlines()[-1]
+    assert " passed" in summary
+    assert "failed" not in summary
+    assert "skipped" not in summary
+    assert "error" not in summary
+
+
+def test_benchmark_runs_on_a_small_dataset(project: Path) -> None:
+    code, output = uv_run(
+        project, "python", "bench/weekly_reset.py", "--wallets", "2000", "--companies", "5", "--repeat", "1"
+    )
+    assert code == 0, output
+    assert "ratio" in output.lower()
