@@ -13,8 +13,21 @@ PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
 EMAIL = re.compile(r'^[^@\s"<>]+@[^@\s"<>]+\.[^@\s"<>]+$')
 # Names the generated project imports or uses as top-level folders.
 RESERVED = {
-    "test", "tests", "alembic", "migrations", "scripts", "arq", "fastapi", "sqlmodel",
-    "sqlalchemy", "redis", "pydantic", "typing", "asyncio", "json", "logging",
+    "test",
+    "tests",
+    "alembic",
+    "migrations",
+    "scripts",
+    "arq",
+    "fastapi",
+    "sqlmodel",
+    "sqlalchemy",
+    "redis",
+    "pydantic",
+    "typing",
+    "asyncio",
+    "json",
+    "logging",
 }
 CRON_ITEM = re.compile(r"^(\*|[0-9]+(-[0-9]+)?)(/[1-9][0-9]*)?$")
 CRON_FIELDS = (
@@ -31,14 +44,13 @@ def cron_error(expr: str) -> str | None:
     if len(fields) != 5:
         return f"'{expr}' must have 5 fields (minute hour day-of-month month day-of-week)"
     bad: list[str] = []
-    for text, (name, low, high) in zip(fields, CRON_FIELDS):
+    for text, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
         for item in text.split(","):
-            match = CRON_ITEM.match(item)
             base = item.split("/")[0]
             numbers = [] if base == "*" else base.split("-")
-            if not match or any(not low <= int(n) <= high for n in numbers):
-                if name not in bad:
-                    bad.append(name)
+            valid = CRON_ITEM.match(item) and all(low <= int(n) <= high for n in numbers)
+            if not valid and name not in bad:
+                bad.append(name)
     if bad:
         return (
             f"'{expr}' has an invalid {', '.join(bad)} field (numbers, ranges a-b, "
@@ -58,9 +70,11 @@ def errors(answers: dict[str, str]) -> list[str]:
             "starting with a letter (e.g. my-service)"
         )
     package = answers["package_name"]
-    if not PACKAGE.match(package) or keyword.iskeyword(package) or package.lower() in {
-        k.lower() for k in keyword.kwlist
-    } | RESERVED:
+    if (
+        not PACKAGE.match(package)
+        or keyword.iskeyword(package)
+        or package.lower() in {k.lower() for k in keyword.kwlist} | RESERVED
+    ):
         found.append(
             f"package_name: '{package}' must be a lowercase Python identifier (letters, "
             "digits, underscores) that is not a keyword or a module the project imports"

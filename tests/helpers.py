@@ -33,21 +33,36 @@ def run(
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment without its virtualenv, so `uv` uses the project's own."""
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}
+    }
     env.update(extra)
     return env
 
 
 def cookiecutter(answers: dict[str, str], out_dir: Path) -> subprocess.CompletedProcess[str]:
     pairs = [f"{key}={value}" for key, value in answers.items()]
-    return run(["cookiecutter", "--no-input", "-o", str(out_dir), str(TEMPLATE), *pairs], cwd=out_dir.parent)
+    return run(
+        ["cookiecutter", "--no-input", "-o", str(out_dir), str(TEMPLATE), *pairs],
+        cwd=out_dir.parent,
+    )
 
 
 def copier(answers: dict[str, str], dest: Path) -> subprocess.CompletedProcess[str]:
     data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={value}")]
     # --vcs-ref HEAD: the template's checked-out state (plus uncommitted changes), not a tag.
     return run(
-        ["copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", *data, str(TEMPLATE), str(dest)],
+        [
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            *data,
+            str(TEMPLATE),
+            str(dest),
+        ],
         cwd=dest.parent,
     )
 

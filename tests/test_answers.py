@@ -59,5 +59,5 @@ def test_both_accept_valid_schedules(schedule: str, tmp_path: Path) -> None:
     out.mkdir()
     assert cookiecutter({"weekly_reset_schedule": schedule}, out).returncode == 0
     assert copier({"weekly_reset_schedule": schedule}, tmp_path / "copied").returncode == 0
-    for railway in (out / "kudos" / ".railway" / "railway.py", tmp_path / "copied" / ".railway" / "railway.py"):
-        assert f'"{schedule}"' in railway.read_text()
+    for project in (out / "kudos", tmp_path / "copied"):
+        assert f'"{schedule}"' in (project / ".railway" / "railway.py").read_text()

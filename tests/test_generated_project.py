@@ -80,7 +80,15 @@ def test_generated_test_suite_passes(project: Path) -> None:
 
 def test_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     code, output = uv_run(
-        project, "python", "bench/weekly_reset.py", "--wallets", "2000", "--companies", "5", "--repeat", "1"
+        project,
+        "python",
+        "bench/weekly_reset.py",
+        "--wallets",
+        "2000",
+        "--companies",
+        "5",
+        "--repeat",
+        "1",
     )
     assert code == 0, output
     assert "ratio" in output.lower()
