@@ -29,6 +29,7 @@ RESERVED = {
     "json",
     "logging",
 }
+AUTH_PROVIDERS = ("auth0", "oidc")
 CRON_ITEM = re.compile(r"^(\*|[0-9]+(-[0-9]+)?)(/[1-9][0-9]*)?$")
 CRON_FIELDS = (
     ("minute", 0, 59),
@@ -88,6 +89,11 @@ def errors(answers: dict[str, str]) -> list[str]:
     schedule_error = cron_error(answers["weekly_reset_schedule"])
     if schedule_error:
         found.append(f"weekly_reset_schedule: {schedule_error}")
+    if answers.get("auth_provider", "auth0") not in AUTH_PROVIDERS:
+        found.append(
+            f"auth_provider: '{answers['auth_provider']}' must be one of "
+            f"{', '.join(AUTH_PROVIDERS)}"
+        )
     return found
 
 
@@ -100,6 +106,7 @@ def main() -> int:
         "author_name": """{{ cookiecutter.author_name }}""",
         "author_email": """{{ cookiecutter.author_email }}""",
         "weekly_reset_schedule": """{{ cookiecutter.weekly_reset_schedule }}""",
+        "auth_provider": """{{ cookiecutter.auth_provider }}""",
     }
     found = errors(answers)
     for line in found:

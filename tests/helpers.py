@@ -19,6 +19,7 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
         "author_email": "ana@acme.example",
         "python_version": "3.11",
         "weekly_reset_schedule": "30 3 * * 0",
+        "auth_provider": "oidc",
     },
 }
 

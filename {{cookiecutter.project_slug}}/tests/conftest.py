@@ -10,9 +10,10 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import redis
@@ -21,10 +22,12 @@ from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.database import create_engine, create_session_factory
 
 from .factories import Db
+from .tokens import AUDIENCE, ISSUER, JwksServer, SigningKey, claims_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_URL = (
@@ -95,13 +98,59 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def signing_key() -> SigningKey:
+    """The key the test identity provider signs tokens with (published by `jwks_server`)."""
+    return SigningKey.generate()
+
+
+@pytest.fixture(scope="session")
+def jwks_server(signing_key: SigningKey) -> Iterator[JwksServer]:
+    server = JwksServer().start()
+    server.reset(signing_key)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jwks(jwks_server: JwksServer, signing_key: SigningKey) -> Iterator[JwksServer]:
+    """The JWKS server, publishing `signing_key` only, its request count at zero."""
+    jwks_server.reset(signing_key)
+    yield jwks_server
+    jwks_server.reset(signing_key)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, jwks_server: JwksServer) -> Settings:
     return Settings(
         environment="test",
         database_url=database_url,
         redis_url=REDIS_URL,
         queue_name=f"{{ cookiecutter.project_slug }}-test-{RUN_ID}",
+        auth0_domain=None,
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+        auth_jwks_url=jwks_server.url,
     )
+
+
+@pytest.fixture
+def bearer(signing_key: SigningKey) -> Callable[[str], dict[str, str]]:
+    """`bearer(sub)`: headers with a valid token for that subject."""
+
+    def headers(sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {signing_key.sign(claims_for(sub))}"}
+
+    return headers
+
+
+@pytest.fixture
+async def api(settings: Settings, jwks: JwksServer) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the real app (lifespan run), verifying tokens against `jwks`."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
 
 
 @pytest.fixture(autouse=True)
@@ -141,6 +190,11 @@ def process_env(settings: Settings, database_url: str) -> dict[str, str]:
         QUEUE_NAME=settings.queue_name,
         ENVIRONMENT="test",
         PYTHONUNBUFFERED="1",
+        AUTH_ISSUER=ISSUER,
+        AUTH_AUDIENCE=AUDIENCE,
+        AUTH_JWKS_URL=settings.auth_jwks_url or "",
+        # Empty, not unset: it also overrides an AUTH0_DOMAIN in a developer's `.env`.
+        AUTH0_DOMAIN="",
     )
     return env
 

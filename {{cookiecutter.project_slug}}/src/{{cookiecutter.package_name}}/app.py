@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .features.health.router import router as health_router
+from .features.users.router import router as users_router
+from .lib.auth import create_verifier, install_auth
 from .lib.config import Settings, get_settings
 from .lib.database import create_engine, create_session_factory
 from .lib.logs import configure_logging
@@ -15,6 +17,8 @@ from .lib.queue import create_queue
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    # Raises AuthConfigError when AUTH_* are missing: the api never runs unauthenticated.
+    verifier = create_verifier(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -26,10 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await verifier.jwks.aclose()
             await queue.aclose()
             await engine.dispose()
 
     app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
     app.state.settings = settings
+    install_auth(app, verifier)
     app.include_router(health_router)
+    app.include_router(users_router)
     return app

@@ -1,7 +1,9 @@
 """Settings for every process, read from the environment (and `.env` locally)."""
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +21,19 @@ def to_sqlalchemy_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL scheme '{scheme}' is not supported; use postgresql://")
 
 
+@dataclass(frozen=True)
+class AuthSettings:
+    """Where tokens come from: the issuer they name, the audience, and the signing keys."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+
+
+class AuthConfigError(ValueError):
+    """The api cannot verify tokens with the settings it was given."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -31,11 +46,53 @@ class Settings(BaseSettings):
     # Readiness checks must answer before Railway's health check gives up.
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
+    # Authentication (the api only). Auth0: AUTH0_DOMAIN and AUTH_AUDIENCE. Any other
+    # OpenID provider: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL. See `auth_settings`.
+    auth0_domain: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
+    # Seconds of clock skew tolerated on `exp` and `nbf`.
+    auth_leeway_seconds: float = Field(default=30, ge=0, le=300)
+    # Keys are refetched after this long, and on an unknown `kid` at most once per
+    # AUTH_JWKS_MIN_REFRESH_SECONDS (so a flood of made-up key ids cannot hammer the provider).
+    auth_jwks_cache_seconds: float = Field(default=3600, gt=0)
+    auth_jwks_min_refresh_seconds: float = Field(default=30, ge=0)
 
     @field_validator("database_url")
     @classmethod
     def _sqlalchemy_url(cls, value: str) -> str:
         return to_sqlalchemy_url(value)
+
+    def auth_settings(self) -> AuthSettings:
+        """The issuer, audience and JWKS URL, or AuthConfigError saying what is missing.
+
+        Only the api needs them, so the worker and cron start without them; the api
+        refuses to start instead (there is no way to run it without authentication).
+        """
+        problems: list[str] = []
+        issuer, jwks_url = self.auth_issuer, self.auth_jwks_url
+        if self.auth0_domain:
+            if issuer or jwks_url:
+                problems.append("set AUTH0_DOMAIN or AUTH_ISSUER + AUTH_JWKS_URL, not both")
+            domain = self.auth0_domain.strip().removeprefix("https://").strip("/")
+            issuer = f"https://{domain}/"
+            jwks_url = f"https://{domain}/.well-known/jwks.json"
+        elif not (issuer and jwks_url):
+            problems.append(
+                "set AUTH0_DOMAIN (Auth0) or both AUTH_ISSUER and AUTH_JWKS_URL (other providers)"
+            )
+        if not self.auth_audience:
+            problems.append("set AUTH_AUDIENCE (the API identifier tokens are issued for)")
+        if jwks_url:
+            scheme = urlsplit(jwks_url).scheme
+            if scheme not in {"https", "http", "file"}:
+                problems.append(f"AUTH_JWKS_URL scheme '{scheme}' is not https, http or file")
+            elif self.environment == "production" and scheme != "https":
+                problems.append("AUTH_JWKS_URL must be an https:// URL in production")
+        if problems or not (issuer and jwks_url and self.auth_audience):
+            raise AuthConfigError("authentication is not configured: " + "; ".join(problems))
+        return AuthSettings(issuer=issuer, audience=self.auth_audience, jwks_url=jwks_url)
 
 
 @lru_cache

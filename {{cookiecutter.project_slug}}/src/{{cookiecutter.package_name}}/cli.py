@@ -1,0 +1,209 @@
+"""Developer commands: `python -m {{ cookiecutter.package_name }}.cli dev-token --email ...`.
+
+`dev-token` signs in locally without an identity provider. It creates an RSA key pair
+once in `.dev-keys/` (git-ignored; `--keys-dir` to change), writes its public half as
+`.dev-keys/jwks.json`, makes sure the user exists (creating the user, and a company for
+the email's domain, when missing; `--role` also changes an existing user's role), links
+the user to a local subject (`dev|<user id>`) when it has none, and prints an RS256
+token for that user with the configured AUTH_ISSUER and AUTH_AUDIENCE. The api accepts
+it when started with `AUTH_JWKS_URL=file:.dev-keys/jwks.json` (see `.env.example`).
+
+It refuses to run with ENVIRONMENT=production.
+"""
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
+
+from .features.companies.models import Company
+from .features.users.models import Role, User
+from .lib.auth import ALGORITHM
+from .lib.config import AuthConfigError, Settings, get_settings
+from .lib.database import create_session_factory, engine_scope
+
+DEFAULT_KEYS_DIR = Path(".dev-keys")
+PRIVATE_KEY_FILE = "private.pem"
+JWKS_FILE = "jwks.json"
+
+
+class CommandError(Exception):
+    """A reason to stop, printed on stderr."""
+
+
+def thumbprint(public_jwk: dict[str, Any]) -> str:
+    """RFC 7638 JWK thumbprint: a stable `kid` derived from the key itself."""
+    members = {name: public_jwk[name] for name in ("e", "kty", "n")}
+    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+def load_or_create_key(keys_dir: Path) -> tuple[rsa.RSAPrivateKey, str]:
+    """The local signing key and its `kid`; created once, then reused."""
+    private_path = keys_dir / PRIVATE_KEY_FILE
+    if private_path.exists():
+        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise CommandError(f"{private_path} is not an RSA private key")
+    else:
+        keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(pem)
+        print(f"dev-token: created a signing key in {keys_dir}/", file=sys.stderr)
+    public_jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    kid = thumbprint(public_jwk)
+    public_jwk.update(kid=kid, use="sig", alg=ALGORITHM)
+    (keys_dir / JWKS_FILE).write_text(json.dumps({"keys": [public_jwk]}, indent=2) + "\n")
+    return key, kid
+
+
+def jwks_path(url: str) -> Path | None:
+    parts = urlsplit(url)
+    return Path(unquote(parts.path)).resolve() if parts.scheme == "file" else None
+
+
+async def ensure_user(settings: Settings, email: str, role: Role | None, name: str | None) -> User:
+    """The user with this email, created (with its company) when missing, linked to a subject."""
+    domain = email.rsplit("@", 1)[1]
+    async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
+        user = (await session.exec(select(User).where(col(User.email) == email))).first()
+        if user is None:
+            company = (
+                await session.exec(select(Company).where(col(Company.email_domain) == domain))
+            ).first()
+            if company is None:
+                company = Company(name=domain.split(".")[0].title(), email_domain=domain)
+                session.add(company)
+                await session.flush()
+                print(f"dev-token: created company {company.name} ({domain})", file=sys.stderr)
+            user = User(
+                company_id=company.id,
+                email=email,
+                name=name or email.split("@")[0].replace(".", " ").title(),
+                role=role or Role.employee,
+            )
+            session.add(user)
+            print(f"dev-token: created user {email} ({user.role})", file=sys.stderr)
+        elif role is not None and user.role != role:
+            user.role = role
+            print(f"dev-token: {email} is now {role}", file=sys.stderr)
+        if user.auth_sub is None:
+            user.auth_sub = f"dev|{user.id}"
+        await session.commit()
+        company = await session.get(Company, user.company_id)
+        if not user.is_active or (company is not None and not company.is_active):
+            print(
+                f"dev-token: warning: {email} or its company is inactive; the api will refuse it",
+                file=sys.stderr,
+            )
+        return user
+
+
+def mint(
+    key: rsa.RSAPrivateKey, kid: str, *, issuer: str, audience: str, user: User, ttl: int
+) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": user.auth_sub,
+        "email": user.email,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
+
+
+def dev_token(args: argparse.Namespace) -> int:
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise CommandError(f"bad configuration: {exc}") from exc
+    if settings.environment == "production":
+        raise CommandError("refusing to mint development tokens with ENVIRONMENT=production")
+    try:
+        auth = settings.auth_settings()
+    except AuthConfigError as exc:
+        raise CommandError(
+            f"{exc}. For local development set, e.g. in .env: "
+            "AUTH_ISSUER=http://localhost/dev/ AUTH_AUDIENCE=http://localhost:8000 "
+            "AUTH_JWKS_URL=file:.dev-keys/jwks.json"
+        ) from exc
+    keys_dir: Path = args.keys_dir
+    key, kid = load_or_create_key(keys_dir)
+    if jwks_path(auth.jwks_url) != (keys_dir / JWKS_FILE).resolve():
+        print(
+            f"dev-token: warning: the api reads keys from AUTH_JWKS_URL={auth.jwks_url}; "
+            f"it accepts this token only with AUTH_JWKS_URL=file:{keys_dir / JWKS_FILE}",
+            file=sys.stderr,
+        )
+    email = args.email.strip().lower()
+    if email.count("@") != 1 or "." not in email.split("@")[1]:
+        raise CommandError(f"'{args.email}' is not an email address")
+    role = Role(args.role) if args.role else None
+    try:
+        user = asyncio.run(ensure_user(settings, email, role, args.name))
+    except (SQLAlchemyError, OSError) as exc:
+        raise CommandError(f"database: {type(exc).__name__}: {exc}") from exc
+    print(mint(key, kid, issuer=auth.issuer, audience=auth.audience, user=user, ttl=args.ttl))
+    print(
+        f"dev-token: token for {user.email} ({user.role}), valid {args.ttl} s: "
+        'curl -H "Authorization: Bearer $TOKEN" localhost:8000/me',
+        file=sys.stderr,
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}.cli")
+    commands = root.add_subparsers(dest="command", required=True)
+    token = commands.add_parser(
+        "dev-token",
+        help="print a locally signed token for a user (created if missing)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    token.add_argument("--email", required=True)
+    token.add_argument("--role", choices=[role.value for role in Role])
+    token.add_argument("--name", help="the name of a new user (default: from the email)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
+    token.add_argument("--keys-dir", type=Path, default=DEFAULT_KEYS_DIR)
+    token.set_defaults(handler=dev_token)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except CommandError as exc:
+        print(f"{args.command}: {exc}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""What each role may do. The map lives in code: one place to read, reviewed like code."""
+
+from enum import StrEnum
+
+from .models import Role
+
+
+class Permission(StrEnum):
+    read_self = "self:read"
+    send_compliments = "compliments:send"
+    manage_users = "users:manage"
+    import_users = "users:import"
+    manage_company = "company:manage"
+    reset_balances = "wallets:reset"
+
+
+_EMPLOYEE = frozenset({Permission.read_self, Permission.send_compliments})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.employee: _EMPLOYEE,
+    # Admins act on their own company only: every query is scoped to the caller's company.
+    Role.admin: _EMPLOYEE
+    | {
+        Permission.manage_users,
+        Permission.import_users,
+        Permission.manage_company,
+        Permission.reset_balances,
+    },
+}
+
+
+def has_permission(role: Role | str, permission: Permission) -> bool:
+    try:
+        return permission in ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return False

@@ -1,0 +1,17 @@
+"""FastAPI dependencies shared by the api's features.
+
+Kept apart from lib/database.py so that the worker and cron processes never import FastAPI.
+"""
+
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, from the app's session factory."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    async with factory() as session:
+        yield session
