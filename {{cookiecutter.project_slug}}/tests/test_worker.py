@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from arq.jobs import Job, JobStatus
 
 from {{ cookiecutter.package_name }}.lib.config import Settings
-from {{ cookiecutter.package_name }}.lib.queue import create_queue
+from {{ cookiecutter.package_name }}.lib.queue import create_queue, health_check_key
 
 from . import factories as f
 from .conftest import PROJECT_ROOT
@@ -39,7 +40,9 @@ def wait_until_healthy(worker: "subprocess.Popen[str]", env: dict[str, str]) -> 
 
 
 @pytest.fixture
-def worker(process_env: dict[str, str]) -> Iterator["subprocess.Popen[str]"]:
+def worker(process_env: dict[str, str], settings: Settings) -> Iterator["subprocess.Popen[str]"]:
+    # A key left by an earlier worker would make `arq --check` pass before this one runs.
+    redis.Redis.from_url(settings.redis_url).delete(health_check_key(settings))
     proc = subprocess.Popen(
         [ARQ, WORKER],
         env=process_env,

@@ -9,7 +9,7 @@ from .features.wallets import jobs as wallet_jobs
 from .lib.config import get_settings
 from .lib.database import create_engine, create_session_factory
 from .lib.logs import configure_logging
-from .lib.queue import redis_settings
+from .lib.queue import health_check_key, redis_settings
 
 settings = get_settings()
 
@@ -34,7 +34,7 @@ class WorkerSettings:
     redis_settings = redis_settings(settings)
     queue_name = settings.queue_name
     # `arq --check {{ cookiecutter.package_name }}.worker.WorkerSettings` reads this key.
-    health_check_key = f"{settings.queue_name}:health-check"
+    health_check_key = health_check_key(settings)
     health_check_interval = 30
     # Jobs wait on Postgres, not the CPU: ten share the event loop and fit in the
     # engine's pool (pool_size + its default overflow of 10).

@@ -10,6 +10,11 @@ def redis_settings(settings: Settings) -> RedisSettings:
     return RedisSettings.from_dsn(settings.redis_url)
 
 
+def health_check_key(settings: Settings) -> str:
+    """Where the worker reports it is alive; `arq --check` reads it."""
+    return f"{settings.queue_name}:health-check"
+
+
 def create_queue(settings: Settings) -> ArqRedis:
     """A lazily connecting client: the api starts (and reports not ready) without Redis."""
     pool = ConnectionPool.from_url(
