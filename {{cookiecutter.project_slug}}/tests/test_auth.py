@@ -55,11 +55,12 @@ def auth(token: str) -> dict[str, str]:
 
 
 def assert_refused(response: httpx.Response, code: str, message_part: str) -> None:
-    """401 with `{"error": {"code": ..., "message": ...}}` and a Bearer challenge."""
+    """401 in the common envelope (code, message, request id) and a Bearer challenge."""
     assert response.status_code == 401, response.text
     body = response.json()
     assert list(body) == ["error"]
-    assert sorted(body["error"]) == ["code", "message"]
+    assert sorted(body["error"]) == ["code", "message", "request_id"]
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
     assert body["error"]["code"] == code
     assert message_part in body["error"]["message"]
     assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -79,6 +79,13 @@ async def test_worker_runs_the_weekly_reset_job(
     assert summary["ledger_rows"] == 1
     assert f.balances(db, alice) == (80, 0)
     assert f.balances(db, oscar) == (500, 0)
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=15)
+    # The service's own log line carries the job's id.
+    assert any(
+        "weekly reset finished" in line and f"job_id={job.job_id}" in line
+        for line in output.splitlines()
+    ), output
 
 
 async def test_a_job_id_is_enqueued_once(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from .features.users.router import router as users_router
 from .lib.auth import create_verifier, install_auth
 from .lib.config import Settings, get_settings
 from .lib.database import create_engine, create_session_factory
+from .lib.errors import install_error_handlers
 from .lib.logs import configure_logging
 from .lib.queue import create_queue
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
     app.state.settings = settings
+    install_error_handlers(app)
     install_auth(app, verifier)
     app.include_router(health_router)
     app.include_router(users_router)

@@ -6,6 +6,7 @@ from arq import func
 from arq.worker import Function
 
 from .features.wallets import jobs as wallet_jobs
+from .lib import context
 from .lib.config import get_settings
 from .lib.database import create_engine, create_session_factory
 from .lib.logs import configure_logging
@@ -21,6 +22,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["session_factory"] = create_session_factory(engine)
 
 
+async def job_start(ctx: dict[str, Any]) -> None:
+    # Each job runs in its own task: every line it logs carries its id.
+    context.job_id.set(ctx["job_id"])
+
+
 async def shutdown(ctx: dict[str, Any]) -> None:
     await ctx["engine"].dispose()
 
@@ -30,6 +36,7 @@ class WorkerSettings:
         func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3)
     ]
     on_startup = startup
+    on_job_start = job_start
     on_shutdown = shutdown
     redis_settings = redis_settings(settings)
     queue_name = settings.queue_name

@@ -23,11 +23,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import jwt
 from fastapi import FastAPI, Request, Security, status
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.responses import Response
 
 from .config import AuthSettings, Settings
+from .errors import AppError
 
 logger = logging.getLogger(__name__)
 
@@ -38,24 +37,22 @@ REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 Claims = dict[str, Any]
 
 
-class AuthError(Exception):
-    """A request refused for who (or what) is calling: rendered as the JSON error body."""
+class AuthError(AppError):
+    """A request refused for who (or what) is calling, in the common error envelope."""
 
     def __init__(self, status_code: int, code: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code, headers=_challenge(status_code, code))
         self.status_code = status_code
-        self.code = code
-        self.message = message
 
-    @property
-    def headers(self) -> dict[str, str]:
-        if self.status_code == status.HTTP_401_UNAUTHORIZED:
-            if self.code == "not_authenticated":
-                return {"WWW-Authenticate": "Bearer"}
-            return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        if self.status_code == status.HTTP_403_FORBIDDEN:
-            return {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
-        return {}
+
+def _challenge(status_code: int, code: str) -> dict[str, str]:
+    if status_code == status.HTTP_401_UNAUTHORIZED:
+        if code == "not_authenticated":
+            return {"WWW-Authenticate": "Bearer"}
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if status_code == status.HTTP_403_FORBIDDEN:
+        return {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
+    return {}
 
 
 def unauthorized(code: str, message: str) -> AuthError:
@@ -68,17 +65,6 @@ def forbidden(code: str, message: str) -> AuthError:
 
 def invalid_token(message: str) -> AuthError:
     return unauthorized("invalid_token", message)
-
-
-async def auth_error_response(request: Request, exc: Exception) -> Response:
-    """`{"error": {"code": ..., "message": ...}}` with the status of the AuthError."""
-    if not isinstance(exc, AuthError):  # pragma: no cover - registered for AuthError only
-        raise exc
-    return JSONResponse(
-        {"error": {"code": exc.code, "message": exc.message}},
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
 
 
 class JwksUnavailableError(Exception):
@@ -275,9 +261,8 @@ def create_verifier(settings: Settings) -> TokenVerifier:
 
 
 def install_auth(app: FastAPI, verifier: TokenVerifier) -> None:
-    """Verify tokens in this app with `verifier`, and render AuthError as JSON."""
+    """Verify tokens in this app with `verifier` (AuthError renders as an AppError)."""
     app.state.token_verifier = verifier
-    app.add_exception_handler(AuthError, auth_error_response)
 
 
 bearer_scheme = HTTPBearer(

@@ -1,12 +1,65 @@
-"""Plain logging setup shared by the three processes."""
+"""Logging for the three processes: JSON lines in production, readable text elsewhere.
 
+Every record carries the request id (api) or job id (worker) of the work that wrote it.
+"""
+
+import json
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
+from . import context
 from .config import Settings
+
+_make_record = logging.getLogRecordFactory()
+
+
+def record_with_ids(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Stamp each record, when it is made, with the ids of the work that made it."""
+    record = _make_record(*args, **kwargs)
+    record.request_id = context.request_id.get()
+    record.job_id = context.job_id.get()
+    return record
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "job_id"):
+            if value := getattr(record, key, None):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = [
+            f"{key}={value}"
+            for key in ("request_id", "job_id")
+            if (value := getattr(record, key, None))
+        ]
+        return f"{line} [{' '.join(ids)}]" if ids else line
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.setLogRecordFactory(record_with_ids)
+    handler = logging.StreamHandler()
+    if settings.environment == "production":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    # uvicorn and arq log through the root handler, so their lines carry the ids too.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "arq"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
