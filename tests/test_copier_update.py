@@ -441,6 +441,10 @@ def test_conflict_recovery_by_reverting_and_using_rej_files(
 
 def test_recopy_as_last_resort(conflicting: Path, template_repo: TemplateRepo) -> None:
     project = conflicting
+    notes = project / "docs" / "notes.md"
+    notes.parent.mkdir()
+    notes.write_text("Only the user's.\n")
+    commit_all(project, "Notes")
     code, output = copier(
         "recopy",
         "--trust",
@@ -456,6 +460,10 @@ def test_recopy_as_last_resort(conflicting: Path, template_repo: TemplateRepo) -
     assert unmerged(project) == []
     assert "\nDATABASE_POOL_SIZE=5\n" in (project / ".env.example").read_text()
     assert (project / "tests" / "test_config.py").is_file()
+    # recopy only writes the template's files: the user's own files stay, and so do
+    # the files the template has dropped since.
+    assert notes.read_text() == "Only the user's.\n"
+    assert (project / ".flake8").is_file()
     # The user's edit is gone from the file but not from git: `git diff` shows it, and
     # `git restore -p` / `git checkout -p` brings back the parts to keep.
     diff = git(project, "diff", "--", ".env.example")
@@ -489,6 +497,17 @@ def test_cookiecutter_project_adopts_copier(template_repo: TemplateRepo, tmp_pat
     # The adoption, as docs/updating.md describes it: the answers and the commit.
     recorded = {"_commit": template_repo.earlier, "_src_path": str(template_repo.path), **answers}
     (project / ANSWERS_FILE).write_text(yaml.safe_dump(recorded))
+    # The check docs/updating.md gives: copier, from that commit with those answers,
+    # renders the project as it was generated.
+    pristine = tmp_path / "pristine"
+    args = ["--trust", "--defaults", "--vcs-ref", template_repo.earlier]
+    args += ["--data-file", str(project / ANSWERS_FILE), str(template_repo.path), str(pristine)]
+    code, output = copier("copy", *args, cwd=tmp_path)
+    assert code == 0, output
+    generated = project_files(project)
+    expected = project_files(pristine)
+    del generated[ANSWERS_FILE], expected[ANSWERS_FILE]
+    assert generated == expected
     git(project, "init", "--quiet", "--initial-branch=main")
     commit_all(project, "Generated with cookiecutter; answers for copier")
 
