@@ -1,0 +1,31 @@
+"""One way to page through lists: `?limit=&offset=`, answered as a `Page`."""
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+MAX_LIMIT = 200
+T = TypeVar("T")
+
+
+class PageParams(BaseModel):
+    limit: int
+    offset: int
+
+
+def _page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+PageQuery = Annotated[PageParams, Depends(_page_params)]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
