@@ -36,6 +36,15 @@ DOCKER_BUILD = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
 API_START = "sh ./scripts/docker-entrypoint.sh"
 WORKER_START = f"arq {PACKAGE}.worker.WorkerSettings"
 CRON_START = f"python -m {PACKAGE}.scripts.run_weekly_reset"
+# The api refuses to start without authentication settings. They are read from your
+# environment when you run `railway config plan|apply` (the same names as .env.example),
+# so no tenant or audience is committed here.
+{%- if cookiecutter.auth_provider == "auth0" %}
+AUTH_VARIABLES = ("AUTH0_DOMAIN", "AUTH_AUDIENCE")
+{%- else %}
+AUTH_VARIABLES = ("AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_AUDIENCE")
+{%- endif %}
+AUTH_ENV = {name: os.environ.get(name, f"set-{name}-before-deploying") for name in AUTH_VARIABLES}
 # Five fields, UTC (Railway runs cron schedules in UTC).
 WEEKLY_RESET_SCHEDULE = "{{ cookiecutter.weekly_reset_schedule }}"
 
@@ -62,6 +71,8 @@ def main(ctx=None):
             "DATABASE_URL": db.env.DATABASE_URL,
             "REDIS_URL": cache.env.REDIS_URL,
             "PORT": str(API_PORT),
+            "ENVIRONMENT": "production",
+            **AUTH_ENV,
         },
     )
 
@@ -76,6 +87,7 @@ def main(ctx=None):
         env={
             "DATABASE_URL": db.env.DATABASE_URL,
             "REDIS_URL": cache.env.REDIS_URL,
+            "ENVIRONMENT": "production",
         },
     )
 
@@ -87,7 +99,7 @@ def main(ctx=None):
         # The job runs once and exits (0 done, 1 failed), so never restart it:
         # a retry waits for the next scheduled run.
         deploy={"cronSchedule": WEEKLY_RESET_SCHEDULE, "restartPolicyType": "NEVER"},
-        env={"DATABASE_URL": db.env.DATABASE_URL},
+        env={"DATABASE_URL": db.env.DATABASE_URL, "ENVIRONMENT": "production"},
     )
 
     return project(PROJECT, resources=[db, cache, api, worker, cron_weekly])
