@@ -1,11 +1,18 @@
 """Rendering with the real cookiecutter and copier CLIs, and running commands."""
 
+import json
 import os
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 ANSWERS_FILE = ".copier-answers.yml"
+# The template's own virtualenv (the one running the tests): its ruff, check-jsonschema...
+TOOLS = Path(sys.executable).parent
+# Jinja left in a rendered file. `${{ ... }}` is GitHub Actions and Railway syntax, on purpose.
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}")
 
 ANSWER_SETS: dict[str, dict[str, str]] = {
     "default": {},
@@ -22,6 +29,15 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
         "auth_provider": "oidc",
     },
 }
+
+
+def answer(answers: dict[str, str], key: str) -> str:
+    """The value a render used: the given answer, else cookiecutter.json's default."""
+    if key in answers:
+        return answers[key]
+    default = json.loads((TEMPLATE / "cookiecutter.json").read_text())[key]
+    assert "{{" not in str(default), f"{key}'s default is computed from other answers"
+    return default[0] if isinstance(default, list) else str(default)
 
 
 def run(
@@ -88,3 +104,11 @@ def tree(root: Path) -> dict[str, tuple[bytes, int]]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
+
+
+def check_jsonschema(schema: str, *files: Path) -> subprocess.CompletedProcess[str]:
+    """Validate files with check-jsonschema against one of its vendored (offline) schemas."""
+    return run(
+        [str(TOOLS / "check-jsonschema"), "--builtin-schema", f"vendor.{schema}", *map(str, files)],
+        cwd=TEMPLATE,
+    )

@@ -1,16 +1,12 @@
 """One source, two generators: cookiecutter and copier render the same project."""
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .helpers import ANSWER_SETS, ANSWERS_FILE, TEMPLATE, tree
-
-# `${{ ... }}` is GitHub Actions and Railway syntax, written on purpose.
-LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|%\}")
+from .helpers import ANSWER_SETS, ANSWERS_FILE, LEFTOVER, TEMPLATE, tree
 
 
 @pytest.mark.parametrize("name", ANSWER_SETS)

@@ -1,0 +1,144 @@
+"""The rendered `.railway/railway.py`, evaluated by Railway's own railway-sdk."""
+
+import importlib.metadata
+import json
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from .helpers import ANSWER_SETS, answer
+from .railway_config import Resource, evaluate, reference, resources, services
+
+APP_SERVICES = {"api", "worker", "cron-weekly"}
+POSTGRES_URL = reference("database.Postgres", "DATABASE_URL")
+REDIS_URL = reference("database.Redis", "REDIS_URL")
+
+
+@pytest.fixture(scope="module")
+def graphs(rendered: dict[str, tuple[Path, Path]]) -> dict[str, dict[str, Any]]:
+    """Each answer set's evaluated graph, as the CLI sees it with no overrides set."""
+    with pytest.MonkeyPatch.context() as env:
+        for variable in ("RAILWAY_GITHUB_REPO", "RAILWAY_GITHUB_BRANCH", "RAILWAY_API_DOMAIN"):
+            env.delenv(variable, raising=False)
+        return {
+            name: evaluate(project / ".railway" / "railway.py")
+            for name, (project, _) in rendered.items()
+        }
+
+
+def deploy(graph: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: service.get("deploy", {}) for name, service in services(graph).items()}
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_postgres_and_redis_databases(graphs: dict[str, dict[str, Any]], name: str) -> None:
+    by_address = resources(graphs[name])
+    postgres, redis = by_address["database.Postgres"], by_address["database.Redis"]
+    assert (postgres["type"], postgres["engine"], postgres["output"]) == (
+        "database",
+        "postgres",
+        "DATABASE_URL",
+    )
+    assert (redis["type"], redis["engine"], redis["output"]) == ("database", "redis", "REDIS_URL")
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_three_services_from_one_repository_and_dockerfile(
+    graphs: dict[str, dict[str, Any]], rendered: dict[str, tuple[Path, Path]], name: str
+) -> None:
+    graph = graphs[name]
+    project, _ = rendered[name]
+    assert graph["name"] == project.name
+    app = services(graph)
+    assert set(app) == APP_SERVICES
+    repository = {"type": "github", "repo": f"OWNER/{project.name}", "branch": "main"}
+    assert [service["source"] for service in app.values()] == [repository] * 3
+    dockerfile = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
+    assert [service["build"] for service in app.values()] == [dockerfile] * 3
+    assert (project / "Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_start_commands_are_the_dockerfile_and_compose_ones(
+    graphs: dict[str, dict[str, Any]], rendered: dict[str, tuple[Path, Path]], name: str
+) -> None:
+    project, _ = rendered[name]
+    [cmd] = [
+        line.removeprefix("CMD ")
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith("CMD ")
+    ]
+    compose = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    # compose's api runs the image's CMD; the other two name their own command.
+    assert "command" not in compose["api"]
+    expected = {
+        "api": shlex.join(json.loads(cmd)),
+        "worker": shlex.join(compose["worker"]["command"]),
+        "cron-weekly": shlex.join(compose["cron-weekly"]["command"]),
+    }
+    actual = {service: d["startCommand"] for service, d in deploy(graphs[name]).items()}
+    assert actual == expected
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_cron_runs_on_the_answered_schedule_and_is_never_restarted(
+    graphs: dict[str, dict[str, Any]], name: str
+) -> None:
+    by_service = deploy(graphs[name])
+    schedule = answer(ANSWER_SETS[name], "weekly_reset_schedule")
+    assert by_service["cron-weekly"]["cronSchedule"] == schedule
+    assert by_service["cron-weekly"]["restartPolicyType"] == "NEVER"
+    for other in ("api", "worker"):  # long-running: Railway's default, restart on failure
+        assert "cronSchedule" not in by_service[other]
+        assert "restartPolicyType" not in by_service[other]
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_only_the_api_is_health_checked_public_and_migrates(
+    graphs: dict[str, dict[str, Any]], name: str
+) -> None:
+    app = services(graphs[name])
+    api = app["api"]
+    assert api["deploy"]["healthcheckPath"] == "/health/ready"
+    assert api["deploy"]["preDeployCommand"] == ["alembic upgrade head"]
+    # The public domain routes to the port the api listens on ($PORT).
+    [(domain, target)] = api["networking"]["serviceDomains"].items()
+    assert domain.endswith(".up.railway.app")
+    assert api["variables"]["PORT"] == {"type": "literal", "value": str(target["port"])}
+    for other in ("worker", "cron-weekly"):
+        assert "healthcheckPath" not in app[other]["deploy"]
+        assert "preDeployCommand" not in app[other]["deploy"]
+        assert "networking" not in app[other]
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_urls_reference_the_databases(graphs: dict[str, dict[str, Any]], name: str) -> None:
+    def references(service: Resource) -> dict[str, Any]:
+        variables = service["variables"].items()
+        return {key: value for key, value in variables if value["type"] == "reference"}
+
+    app = services(graphs[name])
+    both = {"DATABASE_URL": POSTGRES_URL, "REDIS_URL": REDIS_URL}
+    assert references(app["api"]) == both
+    assert references(app["worker"]) == both
+    assert references(app["cron-weekly"]) == {"DATABASE_URL": POSTGRES_URL}
+
+
+def test_evaluated_with_the_sdk_version_users_install(
+    rendered: dict[str, tuple[Path, Path]],
+) -> None:
+    project, _ = rendered["default"]
+    lines = (project / ".railway" / "requirements.txt").read_text().splitlines()
+    [pinned] = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    assert pinned.name == "railway-sdk"
+    assert importlib.metadata.version("railway-sdk") in pinned.specifier
+    # A deploy tool, not an app dependency: the generated project never installs it.
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    groups = pyproject.get("dependency-groups", {}).values()
+    requirements = [*pyproject["project"]["dependencies"], *(r for g in groups for r in g)]
+    assert "railway-sdk" not in {Requirement(r).name for r in requirements}
