@@ -1,8 +1,8 @@
 """The commands a rendered project's deploy files name, and what each needs to exist.
 
-`named_in` reads the commands from one file; `requirements` turns one command into
-what must exist for it to run: files and programs (checked here) and Python modules and
-objects (checked by `venv_probe.py` inside the project's virtualenv).
+`SOURCES` reads the commands from each file; `Requirements` turns them into what must
+exist for them to run: files and programs (checked here), and Python modules and objects
+(checked by `venv_probe.py`, run by the project's own virtualenv).
 """
 
 import ast
@@ -26,9 +26,9 @@ SEPARATOR_CHARACTERS = set("\n;&|()")
 REDIRECTIONS = {">", ">>", "<", ">&", "<&", "&>"}
 # Words that start a command without being one: the command follows them.
 PREFIXES = {"if", "then", "else", "elif", "while", "until", "do", "!", "exec"}
-# Shell built-ins and keywords that name nothing in the project.
+# Shell built-ins, and the keywords that end a compound command: they name nothing.
 BUILTINS = {"[", "test", "echo", "printf", "set", "export", "exit", "cd", "true", "false", ":"}
-BUILTINS |= {"fi", "done"}  # the end of a compound command
+BUILTINS |= {"fi", "done"}
 ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -44,7 +44,8 @@ def split(script: str) -> Iterator[list[str]]:
     tokens = iter(lexer)
     for token in tokens:
         if set(token) <= SEPARATOR_CHARACTERS:
-            yield from [command] if command else []
+            if command:
+                yield command
             command = []
         elif token in REDIRECTIONS:
             next(tokens, None)  # and its target
@@ -95,13 +96,12 @@ def compose(project: Path) -> list[str]:
 
 
 def dockerfile(project: Path) -> list[str]:
-    lines = (project / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
-    instructions = [line.strip().partition(" ")[::2] for line in lines]
-    return [
-        _exec_form(json.loads(value) if value.startswith("[") else value)
-        for name, value in instructions
-        if name.upper() in {"CMD", "ENTRYPOINT"}
-    ]
+    commands = []
+    for line in (project / "Dockerfile").read_text().replace("\\\n", " ").splitlines():
+        instruction, _, value = line.strip().partition(" ")
+        if instruction.upper() in {"CMD", "ENTRYPOINT"}:  # exec form (JSON) or shell form
+            commands.append(_exec_form(json.loads(value) if value.startswith("[") else value))
+    return commands
 
 
 def entrypoint(project: Path) -> list[str]:
@@ -188,9 +188,9 @@ class Requirements:
 
 
 @functools.cache
-def alembic_problems(project: Path) -> list[str]:
+def alembic_problems(project: Path) -> tuple[str, ...]:
     """alembic finds its configuration and migrations, with one head to upgrade to."""
     done = run([str(project / ".venv" / "bin" / "alembic"), "heads"], cwd=project)
     if done.returncode != 0 or done.stdout.count("(head)") != 1:
-        return [f"alembic heads: {done.stdout}{done.stderr}".strip()]
-    return []
+        return (f"alembic heads: {done.stdout}{done.stderr}".strip(),)
+    return ()
