@@ -17,6 +17,11 @@ from .railway_config import Resource, evaluate, reference, resources, services
 APP_SERVICES = {"api", "worker", "cron-weekly"}
 POSTGRES_URL = reference("database.Postgres", "DATABASE_URL")
 REDIS_URL = reference("database.Redis", "REDIS_URL")
+# What the api refuses to start without, for each auth_provider answer.
+AUTH_SETTINGS = {
+    "auth0": {"AUTH0_DOMAIN", "AUTH_AUDIENCE"},
+    "oidc": {"AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_AUDIENCE"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +132,18 @@ def test_urls_reference_the_databases(graphs: dict[str, dict[str, Any]], name: s
     assert references(app["api"]) == both
     assert references(app["worker"]) == both
     assert references(app["cron-weekly"]) == {"DATABASE_URL": POSTGRES_URL}
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_only_the_api_gets_the_chosen_providers_settings(
+    graphs: dict[str, dict[str, Any]], name: str
+) -> None:
+    app = services(graphs[name])
+    provider = answer(ANSWER_SETS[name], "auth_provider")
+    auth = set().union(*AUTH_SETTINGS.values())
+    assert set(app["api"]["variables"]) & auth == AUTH_SETTINGS[provider]
+    assert set(app["worker"]["variables"]) & auth == set()
+    assert set(app["cron-weekly"]["variables"]) & auth == set()
 
 
 def test_evaluated_with_the_sdk_version_users_install(
