@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from .helpers import TEMPLATE, TOOLS, clean_env, render_copier, run
+from .helpers import TEMPLATE, TOOLS, clean_env, render_cookiecutter, render_copier, run
 from .railway_config import evaluate, services
 
 DOCS = TEMPLATE / "docs"
@@ -95,6 +95,13 @@ def test_every_page_is_in_the_nav() -> None:
     config = (TEMPLATE / "mkdocs.yml").read_text()
     missing = [page for page in PAGES if f" {page}" not in config]
     assert not missing, f"pages not in mkdocs.yml's nav: {missing}"
+
+
+def test_guide_pages_have_a_portuguese_version() -> None:
+    reference = ("decisions/", "pt/")
+    guide = [page for page in PAGES if not page.startswith(reference)]
+    missing = [page for page in guide if not (DOCS / "pt" / page).is_file()]
+    assert not missing, f"no docs/pt/ version of {missing}"
 
 
 def test_portuguese_howtos_carry_the_same_blocks() -> None:
@@ -289,7 +296,8 @@ def apply_block(project: Path, block: Block) -> None:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     """A default render installed from its uv.lock, and an empty database for it."""
     base = tmp_path_factory.mktemp("docs-howtos")
-    project = render_copier({}, base / "project")
+    base.joinpath("out").mkdir()
+    project = render_cookiecutter({}, base / "out")
     done = run(["uv", "sync", "--frozen"], cwd=project, env=clean_env())
     assert done.returncode == 0, done.stderr
     name = f"template_howto_{uuid.uuid4().hex[:8]}"
