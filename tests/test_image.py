@@ -7,15 +7,18 @@ No container registry is reachable either, so the image is built on a local Debi
 base that tools/base_image.py makes once per machine; the Dockerfile's own default base,
 `python:<version>-slim`, is checked statically.
 
-Start commands come from the project: the api's is the image's CMD (what the Dockerfile
-says), the worker's and the cron job's are compose.yaml's, so renaming one without the
-other fails here. The tests fail, never skip, when a tool they need is missing.
+Each process is started as Railway starts it: its start command and variables (and the
+api's pre-deploy migrations) come from the project's .railway/railway.py, evaluated with
+railway-sdk, pointed at the local Postgres and Redis. A test checks that compose.yaml and
+the Dockerfile's CMD name the same commands, so renaming one without the others fails.
+The tests fail, never skip, when a tool they need is missing.
 """
 
 import asyncio
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -38,6 +41,7 @@ import yaml
 from arq.connections import RedisSettings, create_pool
 
 from .helpers import ANSWER_SETS, TEMPLATE, clean_env, render_cookiecutter, run
+from .railway_config import evaluate, services
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -122,11 +126,57 @@ def image(project: Path, base_image: str) -> Iterator[Image]:
         run(["buildah", "rmi", "--force", ref], cwd=TEMPLATE)
 
 
-def compose_command(project: Path, service: str) -> list[str]:
-    services = yaml.safe_load(project.joinpath("compose.yaml").read_text())["services"]
-    command = services[service].get("command")
-    assert isinstance(command, list), f"compose.yaml: services.{service}.command is not a list"
-    return [str(word) for word in command]
+# Valid authentication settings for the api, which refuses to start without them
+# (Railway's file holds placeholders until the user sets them). `.invalid` names never
+# resolve, and the api fetches signing keys only for a token, which these tests never send.
+AUTH_TEST_VALUES = {
+    "AUTH0_DOMAIN": "kudos-image-test.invalid",
+    "AUTH_ISSUER": "https://issuer.invalid/",
+    "AUTH_JWKS_URL": "https://issuer.invalid/.well-known/jwks.json",
+    "AUTH_AUDIENCE": "https://api.invalid",
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service of the project's Railway configuration: how Railway starts it."""
+
+    name: str
+    command: list[str]
+    pre_deploy: list[list[str]]
+    variables: dict[str, dict[str, str]]
+
+    def env(self, database: str, queue: str, port: int | None = None) -> dict[str, str]:
+        """The service's variables, pointed at this machine's Postgres and Redis."""
+        outputs = {"DATABASE_URL": database, "REDIS_URL": REDIS_URL}
+        env = {"QUEUE_NAME": queue}  # not Railway's: each test has its own queue
+        for name, variable in self.variables.items():
+            if variable["type"] == "reference":
+                env[name] = outputs[variable["output"]]
+            elif name == "PORT":
+                assert port is not None, f"{self.name} listens on PORT: give it a free one"
+                env[name] = str(port)
+            else:
+                env[name] = AUTH_TEST_VALUES.get(name, variable["value"])
+        return env
+
+
+@pytest.fixture(scope="module")
+def railway(project: Path) -> dict[str, Service]:
+    """The app services of .railway/railway.py, evaluated with railway-sdk."""
+    graph = evaluate(project / ".railway" / "railway.py")
+    result = {}
+    for name, service in services(graph).items():
+        deploy = service["deploy"]
+        # Railway runs a start command as words (no shell), instead of the image's CMD.
+        result[name] = Service(
+            name,
+            shlex.split(deploy["startCommand"]),
+            [shlex.split(command) for command in deploy.get("preDeployCommand", [])],
+            service.get("variables", {}),
+        )
+    assert {"api", "worker", "cron-weekly"} <= set(result), sorted(result)
+    return result
 
 
 # --------------------------------------------------------------------------- processes
@@ -304,14 +354,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def app_env(database: str, queue: str, **extra: str) -> dict[str, str]:
-    return {"DATABASE_URL": database, "REDIS_URL": REDIS_URL, "QUEUE_NAME": queue, **extra}
-
-
-def migrate(container: Container, database: str) -> None:
-    """What Railway runs before each deploy (the entrypoint does it too)."""
-    done = container.run(["alembic", "upgrade", "head"], {"DATABASE_URL": database})
-    assert done.returncode == 0, done.stdout + done.stderr
+def migrate(container: Container, api: Service, database: str, queue: str) -> None:
+    """The api's pre-deploy command, as Railway runs it before each deploy."""
+    assert api.pre_deploy, "the api has no pre-deploy command"
+    for command in api.pre_deploy:
+        done = container.run(command, api.env(database, queue, port=free_port()))
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def wait_until_ready(process: Process, port: int, deadline_seconds: float = 90) -> dict[str, Any]:
@@ -402,18 +450,27 @@ def clean_exits(sig: signal.Signals) -> set[str]:
 # --------------------------------------------------------------------------- the api
 
 
+def test_start_commands_agree_across_railway_compose_and_the_dockerfile(
+    image: Image, railway: dict[str, Service]
+) -> None:
+    """The commands the tests below run are the ones every deploy file names."""
+    compose = yaml.safe_load(image.project.joinpath("compose.yaml").read_text())["services"]
+    assert railway["api"].command == image.config["Cmd"]
+    assert "command" not in compose["api"], "compose's api should run the image's CMD"
+    assert compose["worker"]["command"] == railway["worker"].command
+    assert compose["cron-weekly"]["command"] == railway["cron-weekly"].command
+
+
 def test_api_start_command_migrates_and_answers_ready(
-    image: Image,
+    railway: dict[str, Service],
     containers: Callable[[], Container],
     database: str,
     queue_name: str,
     tmp_path: Path,
 ) -> None:
-    command = image.config["Cmd"]
-    assert command == ["sh", "./scripts/docker-entrypoint.sh"]
-    port = free_port()
+    service, port = railway["api"], free_port()
     api = containers().start(
-        command, app_env(database, queue_name, PORT=str(port)), tmp_path / "api.log"
+        service.command, service.env(database, queue_name, port), tmp_path / "api.log"
     )
 
     body = wait_until_ready(api, port)
@@ -436,14 +493,15 @@ def test_api_start_command_migrates_and_answers_ready(
 
 def test_sigterm_stops_the_api_cleanly(
     image: Image,
+    railway: dict[str, Service],
     containers: Callable[[], Container],
     database: str,
     queue_name: str,
     tmp_path: Path,
 ) -> None:
-    port = free_port()
+    service, port = railway["api"], free_port()
     api = containers().start(
-        image.config["Cmd"], app_env(database, queue_name, PORT=str(port)), tmp_path / "api.log"
+        service.command, service.env(database, queue_name, port), tmp_path / "api.log"
     )
     wait_until_ready(api, port)
 
@@ -474,21 +532,22 @@ async def enqueue_and_wait(queue: str, function: str, *args: str) -> Any:
 
 
 def test_worker_start_command_runs_an_enqueued_job(
-    image: Image,
+    railway: dict[str, Service],
     containers: Callable[[], Container],
     database: str,
     queue_name: str,
     tmp_path: Path,
 ) -> None:
-    command = compose_command(image.project, "worker")
-    container = containers()
-    migrate(container, database)
+    service, container = railway["worker"], containers()
+    migrate(container, railway["api"], database, queue_name)
     with psycopg.connect(database, autocommit=True) as db:
         acme = add_company(db, "Acme", allowance=80)
         other = add_company(db, "Other", allowance=80)
         alice = add_user(db, acme, "alice@acme.example", compliment=500)
         oscar = add_user(db, other, "oscar@other.example", compliment=500)
-        worker = container.start(command, app_env(database, queue_name), tmp_path / "worker.log")
+        worker = container.start(
+            service.command, service.env(database, queue_name), tmp_path / "worker.log"
+        )
         wait_until_worker_healthy(worker, queue_name)
         assert 0 not in worker.uids()
 
@@ -507,15 +566,15 @@ def test_worker_start_command_runs_an_enqueued_job(
 
 def test_sigterm_stops_the_worker_cleanly(
     image: Image,
+    railway: dict[str, Service],
     containers: Callable[[], Container],
     database: str,
     queue_name: str,
     tmp_path: Path,
 ) -> None:
+    service = railway["worker"]
     worker = containers().start(
-        compose_command(image.project, "worker"),
-        app_env(database, queue_name),
-        tmp_path / "worker.log",
+        service.command, service.env(database, queue_name), tmp_path / "worker.log"
     )
     wait_until_worker_healthy(worker, queue_name)
 
@@ -532,16 +591,15 @@ def test_sigterm_stops_the_worker_cleanly(
 
 
 def test_cron_command_runs_the_weekly_reset_and_exits_0(
-    image: Image, containers: Callable[[], Container], database: str
+    railway: dict[str, Service], containers: Callable[[], Container], database: str, queue_name: str
 ) -> None:
-    command = compose_command(image.project, "cron-weekly")
-    container = containers()
-    migrate(container, database)
+    service, container = railway["cron-weekly"], containers()
+    migrate(container, railway["api"], database, queue_name)
     with psycopg.connect(database, autocommit=True) as db:
         acme = add_company(db, "Acme", allowance=120)
         alice = add_user(db, acme, "alice@acme.example", compliment=3)
 
-        done = container.run(command, {"DATABASE_URL": database})
+        done = container.run(service.command, service.env(database, queue_name))
 
         assert done.returncode == 0, done.stdout + done.stderr
         [line] = done.stdout.splitlines()
