@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from .features.compliments.router import router as compliments_router
 from .features.health.router import router as health_router
 from .features.users.router import router as users_router
 from .features.wallets.router import router as wallets_router
@@ -43,4 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(users_router)
     app.include_router(wallets_router)
+    app.include_router(compliments_router)
     return app
