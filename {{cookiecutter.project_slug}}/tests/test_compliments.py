@@ -169,7 +169,9 @@ async def test_rule_boundaries_are_accepted(
     assert f.balances(db, people.ana) == (100 - coins, 0)
 
 
-@pytest.mark.parametrize("coins", [0, 4, 7, 101, 105, -5, 12.5, "ten", None, [10]])
+@pytest.mark.parametrize(
+    "coins", [0, 4, 7, 101, 105, -5, 12.5, 10.0, "10", "ten", True, None, [10], 10**30]
+)
 async def test_coins_outside_5_to_100_in_steps_of_5_are_refused(
     api: httpx.AsyncClient, bearer: Bearer, db: Db, people: People, coins: Any
 ) -> None:
@@ -182,7 +184,7 @@ async def test_coins_outside_5_to_100_in_steps_of_5_are_refused(
 
 @pytest.mark.parametrize(
     "message",
-    ["too short", "x" * 281, "   123456789   ", " " * 20, "", None, 1234567890],
+    ["too short", "x" * 281, "   123456789   ", " " * 20, "", None, 1234567890, "x" * 20 + "\x00"],
 )
 async def test_messages_outside_10_to_280_characters_are_refused(
     api: httpx.AsyncClient, bearer: Bearer, db: Db, people: People, message: Any
@@ -389,6 +391,7 @@ def test_the_service_checks_the_rules_without_http() -> None:
         (me, you, 105, MESSAGE, "invalid_coins"),
         (me, you, 10, "   short   ", "invalid_message"),
         (me, you, 10, "x" * 281, "invalid_message"),
+        (me, you, 10, "ten chars\x00!", "invalid_message"),
     ]:
         with pytest.raises(DomainRuleError) as caught:
             check_compliment(sender, receiver, coins, message)
@@ -538,6 +541,7 @@ async def test_colleagues_are_the_active_others_of_my_company_by_name(
         ("_", ["Dora_Lee"]),  # LIKE wildcards match themselves
         ("%", []),
         ("\\", []),
+        ("a\x00b", None),  # Postgres text cannot hold NUL: a validation error, not a 500
         ("ana", []),  # not myself
         ("carla", []),  # deactivated
         ("zed", []),  # another company
@@ -546,9 +550,13 @@ async def test_colleagues_are_the_active_others_of_my_company_by_name(
     ],
 )
 async def test_colleague_search(
-    api: httpx.AsyncClient, bearer: Bearer, people: People, q: str, names: list[str]
+    api: httpx.AsyncClient, bearer: Bearer, people: People, q: str, names: list[str] | None
 ) -> None:
     response = await api.get("/colleagues", params={"q": q}, headers=bearer(ANA))
+    if names is None:
+        error = error_of(response, 422, "validation_error")
+        assert [d["location"] for d in error["details"]] == [["query", "q"]]
+        return
     assert response.status_code == 200, response.text
     assert [c["name"] for c in response.json()["items"]] == names
     assert response.json()["total"] == len(names)

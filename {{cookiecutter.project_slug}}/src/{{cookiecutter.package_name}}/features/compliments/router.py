@@ -91,6 +91,7 @@ async def list_colleagues(
         Query(
             alias="q",
             max_length=100,
+            pattern=r"^[^\x00]*$",
             description="Part of the name or email, case-insensitive",
         ),
     ] = None,

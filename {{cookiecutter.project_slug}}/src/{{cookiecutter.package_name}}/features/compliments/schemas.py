@@ -2,9 +2,16 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from .models import COINS_STEP, MAX_COINS, MAX_MESSAGE_LENGTH, MIN_COINS, MIN_MESSAGE_LENGTH
+
+
+def _without_nul(value: str) -> str:
+    # Postgres text cannot hold NUL: refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
 
 
 class SendCompliment(BaseModel):
@@ -24,7 +31,9 @@ class SendCompliment(BaseModel):
     )
 
     receiver_id: UUID = Field(description="The colleague to compliment (see GET /colleagues)")
+    # Strict: a JSON integer, not "10" nor true.
     coins: int = Field(
+        strict=True,
         ge=MIN_COINS,
         le=MAX_COINS,
         multiple_of=COINS_STEP,
@@ -35,6 +44,7 @@ class SendCompliment(BaseModel):
         StringConstraints(
             strip_whitespace=True, min_length=MIN_MESSAGE_LENGTH, max_length=MAX_MESSAGE_LENGTH
         ),
+        AfterValidator(_without_nul),
     ] = Field(
         description=f"{MIN_MESSAGE_LENGTH} to {MAX_MESSAGE_LENGTH} characters, "
         "leading and trailing spaces not counted"

@@ -75,9 +75,10 @@ def check_compliment(sender_id: UUID, receiver_id: UUID, coins: int, message: st
             code="invalid_coins",
         )
     message = message.strip()
-    if not MIN_MESSAGE_LENGTH <= len(message) <= MAX_MESSAGE_LENGTH:
+    if "\x00" in message or not MIN_MESSAGE_LENGTH <= len(message) <= MAX_MESSAGE_LENGTH:
         raise DomainRuleError(
-            f"the message must have {MIN_MESSAGE_LENGTH} to {MAX_MESSAGE_LENGTH} characters",
+            f"the message must have {MIN_MESSAGE_LENGTH} to {MAX_MESSAGE_LENGTH} characters"
+            " (and no NUL)",
             code="invalid_message",
         )
     return message
