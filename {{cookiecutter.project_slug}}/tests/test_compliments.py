@@ -11,9 +11,10 @@ import httpx
 import psycopg
 import pytest
 from psycopg import errors
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from {{ cookiecutter.package_name }}.features.compliments.service import check_compliment
-from {{ cookiecutter.package_name }}.lib.errors import DomainRuleError
+from {{ cookiecutter.package_name }}.features.compliments.service import check_compliment, send_compliment
+from {{ cookiecutter.package_name }}.lib.errors import DomainRuleError, NotFoundError
 
 from . import factories as f
 from .conftest import libpq_url
@@ -396,6 +397,34 @@ def test_the_service_checks_the_rules_without_http() -> None:
         with pytest.raises(DomainRuleError) as caught:
             check_compliment(sender, receiver, coins, message)
         assert caught.value.code == code
+
+
+async def test_the_service_refuses_senders_the_api_never_lets_through(
+    session: AsyncSession, db: Db, people: People
+) -> None:
+    """A deactivated sender, or one of another company (the api's caller check stops both)."""
+    before = snapshot(db)
+    with pytest.raises(DomainRuleError) as inactive:
+        await send_compliment(
+            session,
+            company_id=people.acme,
+            sender_id=people.carla,
+            receiver_id=people.ana,
+            coins=10,
+            message=MESSAGE,
+        )
+    assert inactive.value.code == "sender_inactive"
+    with pytest.raises(NotFoundError) as elsewhere:
+        await send_compliment(
+            session,
+            company_id=people.acme,
+            sender_id=people.zed,
+            receiver_id=people.ana,
+            coins=10,
+            message=MESSAGE,
+        )
+    assert elsewhere.value.code == "sender_not_found"
+    assert snapshot(db) == before
 
 
 @pytest.mark.parametrize(

@@ -145,6 +145,8 @@ async def _send_once(
         raise NotFoundError("no colleague with this id", code="receiver_not_found")
     if sender_id not in people:
         raise NotFoundError("the sender is not a user of this company", code="sender_not_found")
+    if not people[sender_id].is_active:
+        raise DomainRuleError("the sender has been deactivated", code="sender_inactive")
     if not people[receiver_id].is_active:
         raise DomainRuleError("this colleague has been deactivated", code="receiver_inactive")
 
