@@ -37,7 +37,7 @@ POSTGRES_URL = (
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 RUN_ID = uuid.uuid4().hex[:8]
-TABLES = "companies, users, wallets, wallet_transactions, weekly_reset_runs"
+TABLES = "companies, users, wallets, wallet_transactions, weekly_reset_runs, compliments"
 
 
 def libpq_url(url: str) -> str:

@@ -50,6 +50,75 @@ def user(
     return user_id
 
 
+def member(
+    db: Db,
+    company_id: UUID,
+    email: str,
+    *,
+    role: str = "employee",
+    active: bool = True,
+    compliment: int | None = None,
+    redeemable: int = 0,
+) -> UUID:
+    """A user who can sign in: their token subject (`auth_sub`) is their email."""
+    user_id = user(
+        db, company_id, email, active=active, compliment=compliment, redeemable=redeemable
+    )
+    db.execute("UPDATE users SET auth_sub = %s, role = %s WHERE id = %s", (email, role, user_id))
+    return user_id
+
+
+def fund(db: Db, user_id: UUID, coins: int) -> None:
+    """Set the compliment balance to `coins` with a RESET ledger row, as the reset does."""
+    row = db.execute(
+        "INSERT INTO wallets (user_id) VALUES (%s) ON CONFLICT (user_id) DO UPDATE"
+        " SET updated_at = now() RETURNING id, compliment_balance",
+        (user_id,),
+    ).fetchone()
+    assert row is not None
+    wallet_id, previous = row
+    db.execute("UPDATE wallets SET compliment_balance = %s WHERE id = %s", (coins, wallet_id))
+    db.execute(
+        "INSERT INTO wallet_transactions (wallet_id, user_id, kind, balance_type, amount,"
+        " previous_balance, new_balance, reason)"
+        " VALUES (%s, %s, 'RESET', 'COMPLIMENT', %s, %s, %s, 'test allowance')",
+        (wallet_id, user_id, coins - previous, previous, coins),
+    )
+
+
+def ledger_problems(db: Db) -> list[tuple[Any, ...]]:
+    """Every way the wallets and their ledger disagree; [] when they agree exactly.
+
+    - a balance that is not the sum of its ledger rows;
+    - a ledger row whose previous balance is not the new balance of the row before it
+      (same wallet and balance, by id) or 0 for the first one;
+    - a ledger row whose user is not the wallet's owner.
+    """
+    sums = db.execute(
+        "SELECT 'sum', w.user_id, w.compliment_balance, w.redeemable_balance,"
+        " coalesce(sum(t.amount) FILTER (WHERE t.balance_type = 'COMPLIMENT'), 0),"
+        " coalesce(sum(t.amount) FILTER (WHERE t.balance_type = 'REDEEMABLE'), 0)"
+        " FROM wallets AS w LEFT JOIN wallet_transactions AS t ON t.wallet_id = w.id"
+        " GROUP BY w.id"
+        " HAVING w.compliment_balance"
+        "   <> coalesce(sum(t.amount) FILTER (WHERE t.balance_type = 'COMPLIMENT'), 0)"
+        " OR w.redeemable_balance"
+        "   <> coalesce(sum(t.amount) FILTER (WHERE t.balance_type = 'REDEEMABLE'), 0)"
+    ).fetchall()
+    chains = db.execute(
+        "SELECT 'chain', id, previous_balance, expected FROM ("
+        "  SELECT id, previous_balance, coalesce(lag(new_balance)"
+        "    OVER (PARTITION BY wallet_id, balance_type ORDER BY id), 0) AS expected"
+        "  FROM wallet_transactions) AS t"
+        " WHERE previous_balance <> expected"
+    ).fetchall()
+    owners = db.execute(
+        "SELECT 'owner', t.id FROM wallet_transactions AS t JOIN wallets AS w"
+        " ON w.id = t.wallet_id WHERE t.user_id <> w.user_id"
+    ).fetchall()
+    return [*sums, *chains, *owners]
+
+
 def balances(db: Db, user_id: UUID) -> tuple[int, int] | None:
     row = db.execute(
         "SELECT compliment_balance, redeemable_balance FROM wallets WHERE user_id = %s",

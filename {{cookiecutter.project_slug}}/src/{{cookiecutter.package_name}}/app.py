@@ -5,8 +5,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from .features.compliments.router import router as compliments_router
 from .features.health.router import router as health_router
 from .features.users.router import router as users_router
+from .features.wallets.router import router as wallets_router
 from .lib.auth import create_verifier, install_auth
 from .lib.config import Settings, get_settings
 from .lib.database import create_engine, create_session_factory
@@ -41,4 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth(app, verifier)
     app.include_router(health_router)
     app.include_router(users_router)
+    app.include_router(wallets_router)
+    app.include_router(compliments_router)
     return app

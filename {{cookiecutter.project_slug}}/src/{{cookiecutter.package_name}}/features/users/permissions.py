@@ -8,13 +8,16 @@ from .models import Role
 class Permission(StrEnum):
     read_self = "self:read"
     send_compliments = "compliments:send"
+    list_colleagues = "colleagues:read"
     manage_users = "users:manage"
     import_users = "users:import"
     manage_company = "company:manage"
     reset_balances = "wallets:reset"
 
 
-_EMPLOYEE = frozenset({Permission.read_self, Permission.send_compliments})
+_EMPLOYEE = frozenset(
+    {Permission.read_self, Permission.send_compliments, Permission.list_colleagues}
+)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.employee: _EMPLOYEE,

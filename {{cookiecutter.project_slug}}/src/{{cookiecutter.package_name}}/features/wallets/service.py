@@ -8,9 +8,14 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from psycopg.errors import SerializationFailure
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from .models import BalanceType, TransactionKind, Wallet, WalletTransaction
 
 logger = logging.getLogger(__name__)
 
@@ -195,3 +200,146 @@ async def _reset_once(
     )
     logger.info("weekly reset finished: %s", summary.as_dict())
     return summary
+
+
+# --- Reading a wallet and its ledger ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransactionFilters:
+    """Which ledger rows to list; `created_from` is inclusive, `created_to` exclusive."""
+
+    balance_type: BalanceType | None = None
+    kind: TransactionKind | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+async def get_wallet(session: AsyncSession, user_id: UUID) -> Wallet | None:
+    """The user's wallet, or None when they have none yet (both balances then are 0)."""
+    return (await session.exec(select(Wallet).where(col(Wallet.user_id) == user_id))).first()
+
+
+async def list_transactions(
+    session: AsyncSession,
+    user_id: UUID,
+    filters: TransactionFilters,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[WalletTransaction], int]:
+    """One page of the user's ledger rows, newest first, and how many match in all."""
+    wallet_id = select(col(Wallet.id)).where(col(Wallet.user_id) == user_id).scalar_subquery()
+    conditions = [col(WalletTransaction.wallet_id) == wallet_id]
+    if filters.balance_type is not None:
+        conditions.append(col(WalletTransaction.balance_type) == filters.balance_type)
+    if filters.kind is not None:
+        conditions.append(col(WalletTransaction.kind) == filters.kind)
+    if filters.created_from is not None:
+        conditions.append(col(WalletTransaction.created_at) >= filters.created_from)
+    if filters.created_to is not None:
+        conditions.append(col(WalletTransaction.created_at) < filters.created_to)
+    total = (
+        await session.exec(select(func.count()).select_from(WalletTransaction).where(*conditions))
+    ).one()
+    rows = await session.exec(
+        select(WalletTransaction)
+        .where(*conditions)
+        .order_by(col(WalletTransaction.created_at).desc(), col(WalletTransaction.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.all()), total
+
+
+# --- Moving coins: building blocks for a caller that owns the transaction -----------
+
+
+@dataclass(frozen=True)
+class BalanceChange:
+    """One balance of one wallet moved by `amount` (signed), ending at `new_balance`."""
+
+    wallet_id: UUID
+    user_id: UUID
+    balance_type: BalanceType
+    amount: int
+    new_balance: int
+
+    @property
+    def previous_balance(self) -> int:
+        return self.new_balance - self.amount
+
+    @property
+    def kind(self) -> TransactionKind:
+        return TransactionKind.DEBIT if self.amount < 0 else TransactionKind.CREDIT
+
+
+# Conditional: no row comes back when the balance cannot cover `coins` (or there is no
+# wallet). Under READ COMMITTED a concurrent debit makes this wait for the row lock and
+# then re-check the condition on the committed balance: no read-then-write race.
+_DEBIT_COMPLIMENT = text("""
+    UPDATE wallets
+    SET compliment_balance = compliment_balance - :coins, updated_at = now()
+    WHERE user_id = :user_id AND compliment_balance >= :coins
+    RETURNING id, compliment_balance AS new_balance
+""")
+
+# A receiver without a wallet yet gets one.
+_CREDIT_REDEEMABLE = text("""
+    INSERT INTO wallets (user_id, redeemable_balance) VALUES (:user_id, :coins)
+    ON CONFLICT (user_id) DO UPDATE
+    SET redeemable_balance = wallets.redeemable_balance + EXCLUDED.redeemable_balance,
+        updated_at = now()
+    RETURNING id, redeemable_balance AS new_balance
+""")
+
+_RECORD = text("""
+    INSERT INTO wallet_transactions (
+        wallet_id, user_id, kind, balance_type, amount,
+        previous_balance, new_balance, reason, metadata
+    )
+    VALUES (
+        :wallet_id, :user_id, :kind, :balance_type, :amount,
+        :previous_balance, :new_balance, :reason, :metadata
+    )
+""").bindparams(bindparam("metadata", type_=JSONB))
+
+
+async def debit_compliment_balance(
+    conn: AsyncConnection, user_id: UUID, coins: int
+) -> BalanceChange | None:
+    """Take `coins` from the allowance, or None (nothing changed) if it holds fewer."""
+    row = (await conn.execute(_DEBIT_COMPLIMENT, {"user_id": user_id, "coins": coins})).first()
+    if row is None:
+        return None
+    return BalanceChange(row.id, user_id, BalanceType.COMPLIMENT, -coins, row.new_balance)
+
+
+async def credit_redeemable_balance(
+    conn: AsyncConnection, user_id: UUID, coins: int
+) -> BalanceChange:
+    row = (await conn.execute(_CREDIT_REDEEMABLE, {"user_id": user_id, "coins": coins})).one()
+    return BalanceChange(row.id, user_id, BalanceType.REDEEMABLE, coins, row.new_balance)
+
+
+async def record_changes(
+    conn: AsyncConnection, changes: list[tuple[BalanceChange, str, dict[str, Any]]]
+) -> None:
+    """One ledger row per (change, reason, metadata), in the caller's transaction."""
+    await conn.execute(
+        _RECORD,
+        [
+            {
+                "wallet_id": change.wallet_id,
+                "user_id": change.user_id,
+                "kind": change.kind.value,
+                "balance_type": change.balance_type.value,
+                "amount": change.amount,
+                "previous_balance": change.previous_balance,
+                "new_balance": change.new_balance,
+                "reason": reason,
+                "metadata": metadata,
+            }
+            for change, reason, metadata in changes
+        ],
+    )

@@ -1,0 +1,277 @@
+"""Compliment rules. Functions take a session and plain values; they know nothing of HTTP.
+
+Sending moves coins in one transaction: a conditional debit of the sender's allowance
+(race-free: no row, no compliment), a credit of the receiver's redeemable balance, the
+two ledger rows and the compliment row. The two wallet rows are always locked in the
+same order (by user id), so two people complimenting each other at once cannot
+deadlock; a deadlock with another writer (the weekly reset) is retried.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from psycopg.errors import DeadlockDetected
+from sqlalchemy import or_, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ...lib.errors import ConflictError, DomainRuleError, NotFoundError
+from ..users.models import User
+from ..wallets import service as wallets
+from .models import (
+    COINS_STEP,
+    MAX_COINS,
+    MAX_MESSAGE_LENGTH,
+    MIN_COINS,
+    MIN_MESSAGE_LENGTH,
+    Compliment,
+)
+
+logger = logging.getLogger(__name__)
+
+SENT_REASON = "Compliment sent"
+RECEIVED_REASON = "Compliment received"
+
+
+class InsufficientBalanceError(ConflictError):
+    code = "insufficient_balance"
+
+
+class Direction(StrEnum):
+    sent = "sent"
+    received = "received"
+
+
+@dataclass(frozen=True)
+class Person:
+    id: UUID
+    name: str
+
+
+@dataclass(frozen=True)
+class SentCompliment:
+    id: UUID
+    sender: Person
+    receiver: Person
+    coins: int
+    message: str
+    created_at: datetime
+
+
+def check_compliment(sender_id: UUID, receiver_id: UUID, coins: int, message: str) -> str:
+    """The message to store (trimmed), or DomainRuleError naming the broken rule."""
+    if sender_id == receiver_id:
+        raise DomainRuleError("you cannot send a compliment to yourself", code="self_compliment")
+    if not (MIN_COINS <= coins <= MAX_COINS and coins % COINS_STEP == 0):
+        raise DomainRuleError(
+            f"coins must be {MIN_COINS} to {MAX_COINS} in steps of {COINS_STEP}",
+            code="invalid_coins",
+        )
+    message = message.strip()
+    if "\x00" in message or not MIN_MESSAGE_LENGTH <= len(message) <= MAX_MESSAGE_LENGTH:
+        raise DomainRuleError(
+            f"the message must have {MIN_MESSAGE_LENGTH} to {MAX_MESSAGE_LENGTH} characters"
+            " (and no NUL)",
+            code="invalid_message",
+        )
+    return message
+
+
+async def send_compliment(
+    session: AsyncSession,
+    *,
+    company_id: UUID,
+    sender_id: UUID,
+    receiver_id: UUID,
+    coins: int,
+    message: str,
+    attempts: int = 3,
+) -> SentCompliment:
+    """Send `coins` from the sender's allowance to a colleague, with a message.
+
+    Commits on `session` (rolling back whatever it held on failure). Raises NotFoundError
+    when the receiver is not a user of `company_id` (whether they exist elsewhere is not
+    revealed), DomainRuleError for a broken rule, InsufficientBalanceError when the
+    sender's allowance (or wallet) cannot cover `coins`.
+    """
+    message = check_compliment(sender_id, receiver_id, coins, message)
+    for attempt in range(1, attempts + 1):
+        try:
+            conn = await session.connection()
+            sent = await _send_once(conn, company_id, sender_id, receiver_id, coins, message)
+            await session.commit()
+            return sent
+        except DBAPIError as exc:
+            await session.rollback()
+            if not isinstance(exc.orig, DeadlockDetected) or attempt == attempts:
+                raise
+            logger.warning("compliment hit a deadlock, retrying (%d)", attempt)
+        except Exception:
+            await session.rollback()
+            raise
+    raise AssertionError("unreachable")
+
+
+_PEOPLE = text("""
+    SELECT id, name, is_active FROM users
+    WHERE company_id = :company_id AND id IN (:sender_id, :receiver_id)
+""")
+
+_INSERT_COMPLIMENT = text("""
+    INSERT INTO compliments (company_id, sender_id, receiver_id, coins, message)
+    VALUES (:company_id, :sender_id, :receiver_id, :coins, :message)
+    RETURNING id, created_at
+""")
+
+
+async def _send_once(
+    conn: AsyncConnection,
+    company_id: UUID,
+    sender_id: UUID,
+    receiver_id: UUID,
+    coins: int,
+    message: str,
+) -> SentCompliment:
+    params = {"company_id": company_id, "sender_id": sender_id, "receiver_id": receiver_id}
+    people = {row.id: row for row in await conn.execute(_PEOPLE, params)}
+    if receiver_id not in people:
+        raise NotFoundError("no colleague with this id", code="receiver_not_found")
+    if sender_id not in people:
+        raise NotFoundError("the sender is not a user of this company", code="sender_not_found")
+    if not people[sender_id].is_active:
+        raise DomainRuleError("the sender has been deactivated", code="sender_inactive")
+    if not people[receiver_id].is_active:
+        raise DomainRuleError("this colleague has been deactivated", code="receiver_inactive")
+
+    # Lock the two wallets in user-id order, whoever sends to whom.
+    debit: wallets.BalanceChange | None
+    if sender_id < receiver_id:
+        debit = await wallets.debit_compliment_balance(conn, sender_id, coins)
+        if debit is None:
+            raise _insufficient(coins)
+        credit = await wallets.credit_redeemable_balance(conn, receiver_id, coins)
+    else:
+        credit = await wallets.credit_redeemable_balance(conn, receiver_id, coins)
+        debit = await wallets.debit_compliment_balance(conn, sender_id, coins)
+        if debit is None:
+            raise _insufficient(coins)
+
+    row = (
+        await conn.execute(_INSERT_COMPLIMENT, {**params, "coins": coins, "message": message})
+    ).one()
+    meta: dict[str, Any] = {
+        "compliment_id": str(row.id),
+        "company_id": str(company_id),
+        "sender_id": str(sender_id),
+        "receiver_id": str(receiver_id),
+    }
+    await wallets.record_changes(
+        conn, [(debit, SENT_REASON, meta), (credit, RECEIVED_REASON, meta)]
+    )
+    return SentCompliment(
+        id=row.id,
+        sender=Person(sender_id, people[sender_id].name),
+        receiver=Person(receiver_id, people[receiver_id].name),
+        coins=coins,
+        message=message,
+        created_at=row.created_at,
+    )
+
+
+def _insufficient(coins: int) -> InsufficientBalanceError:
+    return InsufficientBalanceError(
+        f"your compliment balance cannot cover {coins} coins", code="insufficient_balance"
+    )
+
+
+async def list_compliments(
+    session: AsyncSession,
+    *,
+    company_id: UUID,
+    user_id: UUID,
+    direction: Direction,
+    limit: int,
+    offset: int,
+) -> tuple[list[SentCompliment], int]:
+    """One page of the compliments the user sent or received, newest first."""
+    mine = (
+        col(Compliment.sender_id) == user_id
+        if direction is Direction.sent
+        else col(Compliment.receiver_id) == user_id
+    )
+    conditions = [col(Compliment.company_id) == company_id, mine]
+    total = (
+        await session.exec(select(func.count()).select_from(Compliment).where(*conditions))
+    ).one()
+    sender_user, receiver_user = aliased(User), aliased(User)
+    rows = await session.exec(
+        select(Compliment, col(sender_user.name), col(receiver_user.name))
+        .join(sender_user, col(sender_user.id) == col(Compliment.sender_id))
+        .join(receiver_user, col(receiver_user.id) == col(Compliment.receiver_id))
+        .where(*conditions)
+        .order_by(col(Compliment.created_at).desc(), col(Compliment.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [_view(compliment, sender, receiver) for compliment, sender, receiver in rows], total
+
+
+def _view(compliment: Compliment, sender_name: str, receiver_name: str) -> SentCompliment:
+    assert compliment.created_at is not None  # read back from the database
+    return SentCompliment(
+        id=compliment.id,
+        sender=Person(compliment.sender_id, sender_name),
+        receiver=Person(compliment.receiver_id, receiver_name),
+        coins=compliment.coins,
+        message=compliment.message,
+        created_at=compliment.created_at,
+    )
+
+
+def _like_pattern(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_colleagues(
+    session: AsyncSession,
+    *,
+    company_id: UUID,
+    user_id: UUID,
+    search: str | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[User], int]:
+    """Active users of the company other than `user_id` (whom one can compliment), by name.
+
+    `search` matches anywhere in the name or email, case-insensitively.
+    """
+    conditions = [
+        col(User.company_id) == company_id,
+        col(User.is_active).is_(True),
+        col(User.id) != user_id,
+    ]
+    if search and search.strip():
+        pattern = _like_pattern(search.strip())
+        conditions.append(
+            or_(
+                col(User.name).ilike(pattern, escape="\\"),
+                col(User.email).ilike(pattern, escape="\\"),
+            )
+        )
+    total = (await session.exec(select(func.count()).select_from(User).where(*conditions))).one()
+    rows = await session.exec(
+        select(User)
+        .where(*conditions)
+        .order_by(col(User.name), col(User.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows.all()), total

@@ -1,0 +1,106 @@
+"""The signed-in user's wallet: balances and ledger."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ...lib.dependencies import get_session
+from ...lib.errors import error_responses
+from ...lib.pagination import Page, PageQuery
+from ..users.dependencies import Caller, require
+from ..users.permissions import Permission
+from . import service
+from .models import BalanceType, TransactionKind
+from .schemas import Transaction, WalletBalances
+
+router = APIRouter(prefix="/me/wallet", tags=["wallets"])
+
+Reader = Annotated[Caller, Depends(require(Permission.read_self))]
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A datetime without an offset is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def transaction_filters(
+    balance_type: Annotated[
+        BalanceType | None, Query(description="Only changes of this balance")
+    ] = None,
+    kind: Annotated[TransactionKind | None, Query(description="Only this kind of change")] = None,
+    created_from: Annotated[
+        datetime | None,
+        Query(
+            alias="from",
+            description="Only rows created at or after this ISO 8601 moment (UTC if no offset)",
+        ),
+    ] = None,
+    created_to: Annotated[
+        datetime | None,
+        Query(
+            alias="to",
+            description="Only rows created before this ISO 8601 moment (UTC if no offset)",
+        ),
+    ] = None,
+) -> service.TransactionFilters:
+    created_from, created_to = _utc(created_from), _utc(created_to)
+    if created_from is not None and created_to is not None and created_from > created_to:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "date_range",
+                    "loc": ("query", "from"),
+                    "msg": "'from' must not be later than 'to'",
+                    "input": created_from.isoformat(),
+                }
+            ]
+        )
+    return service.TransactionFilters(
+        balance_type=balance_type, kind=kind, created_from=created_from, created_to=created_to
+    )
+
+
+@router.get(
+    "",
+    response_model=WalletBalances,
+    summary="My balances",
+    responses=error_responses(401, 403),
+)
+async def my_wallet(caller: Reader, session: Session) -> WalletBalances:
+    allowance = caller.company.weekly_renewal_amount
+    wallet = await service.get_wallet(session, caller.user_id)
+    if wallet is None:
+        return WalletBalances(
+            compliment_balance=0, redeemable_balance=0, weekly_allowance=allowance, updated_at=None
+        )
+    return WalletBalances(
+        compliment_balance=wallet.compliment_balance,
+        redeemable_balance=wallet.redeemable_balance,
+        weekly_allowance=allowance,
+        updated_at=wallet.updated_at,
+    )
+
+
+@router.get(
+    "/transactions",
+    response_model=Page[Transaction],
+    summary="My ledger, newest first",
+    responses=error_responses(401, 403, 422),
+)
+async def my_transactions(
+    caller: Reader,
+    session: Session,
+    page: PageQuery,
+    filters: Annotated[service.TransactionFilters, Depends(transaction_filters)],
+) -> Page[Transaction]:
+    rows, total = await service.list_transactions(
+        session, caller.user_id, filters, limit=page.limit, offset=page.offset
+    )
+    items = [Transaction.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
