@@ -1,16 +1,31 @@
-"""Admin endpoints: users and company settings, scoped to the admin's own company."""
+"""Admin endpoints: users, company settings and the weekly reset, each scoped to the
+admin's own company (real Postgres, Redis and, for the reset, the real worker)."""
 
 import asyncio
-from collections.abc import Callable
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import psycopg
 import pytest
+from arq.constants import result_key_prefix
+from arq.jobs import serialize_result
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.features.wallets.service import period_start_for, reset_weekly_balances
+from {{ cookiecutter.package_name }}.lib.config import Settings
+from {{ cookiecutter.package_name }}.lib.queue import create_queue
 
 from . import factories as f
+from .conftest import libpq_url
 from .factories import Db
+from .tokens import JwksServer
 
 Bearer = Callable[[str], dict[str, str]]
 
@@ -66,6 +81,24 @@ def tenants(db: Db) -> Tenants:
     )
 
 
+@pytest.fixture(autouse=True)
+async def queue(settings: Settings, database_url: str) -> AsyncIterator[Any]:
+    """This run's queue. The reset jobs of this test's companies are removed afterwards,
+    so no later worker runs them (and takes the reset lock while another test waits)."""
+    queue = create_queue(settings)
+    try:
+        yield queue
+    finally:
+        with psycopg.connect(libpq_url(database_url)) as conn:
+            companies = [row[0] for row in conn.execute("SELECT id FROM companies")]
+        for company in companies:
+            async for key in queue.scan_iter(match=f"arq:*:weekly-reset:{company}:*"):
+                job_id = key.decode().split(":", 2)[2]
+                await queue.zrem(settings.queue_name, job_id)
+                await queue.delete(key)
+        await queue.aclose()
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
@@ -99,12 +132,16 @@ ADMIN_ENDPOINTS = [
     ("POST", "/admin/users/{user}/deactivate", None),
     ("GET", "/admin/company", None),
     ("PUT", "/admin/company/weekly-allowance", {"weekly_renewal_amount": 200}),
+    ("POST", "/admin/weekly-reset", None),
+    ("GET", "/admin/jobs/weekly-reset:{company}:2025-03-03", None),
 ]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_ENDPOINTS)
 async def test_employees_are_refused_every_admin_endpoint(
     api: httpx.AsyncClient,
+    settings: Settings,
+    queue: Any,
     db: Db,
     tenants: Tenants,
     bearer: Bearer,
@@ -124,6 +161,7 @@ async def test_employees_are_refused_every_admin_endpoint(
     assert db.execute(
         "SELECT weekly_renewal_amount FROM companies WHERE id = %s", (tenants.acme,)
     ).fetchone() == (80,)
+    assert await queue.zcard(settings.queue_name) == 0
 
 
 # --- users -----------------------------------------------------------------------------
@@ -418,3 +456,237 @@ async def test_the_weekly_allowance_must_be_50_to_500(
     assert db.execute(
         "SELECT weekly_renewal_amount FROM companies WHERE id = %s", (tenants.acme,)
     ).fetchone() == (80,)
+
+
+# --- weekly reset, handed to the worker -----------------------------------------------
+
+
+def this_week() -> str:
+    return period_start_for(datetime.now(UTC)).isoformat()
+
+
+async def test_reset_request_is_accepted_once_per_week(
+    api: httpx.AsyncClient, settings: Settings, queue: Any, tenants: Tenants, bearer: Bearer
+) -> None:
+    # A double click: both requests at once.
+    first, second = await asyncio.gather(
+        api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN)),
+        api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN)),
+    )
+    assert (first.status_code, second.status_code) == (202, 202), first.text
+    job_id = f"weekly-reset:{tenants.acme}:{this_week()}"
+    for response in (first, second):
+        assert response.json()["job_id"] == job_id
+        assert response.json()["status_url"] == f"/admin/jobs/{job_id}"
+        assert response.json()["period_start"] == this_week()
+    assert sorted([first.json()["already_enqueued"], second.json()["already_enqueued"]]) == [
+        False,
+        True,
+    ]
+    later = await api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN))
+    assert later.status_code == 202
+    assert (later.json()["job_id"], later.json()["already_enqueued"]) == (job_id, True)
+    assert await queue.zrange(settings.queue_name, 0, -1) == [job_id.encode()]
+
+    status = await api.get(first.json()["status_url"], headers=bearer(ACME_ADMIN))
+    assert status.status_code == 200, status.text
+    assert status.json()["status"] == "queued"
+    assert status.json()["job_id"] == job_id
+    assert status.json()["enqueued_at"] is not None
+    assert (status.json()["success"], status.json()["summary"]) == (None, None)
+
+
+async def test_jobs_of_another_company_are_not_found(
+    api: httpx.AsyncClient, tenants: Tenants, bearer: Bearer
+) -> None:
+    acme_job = (await api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN))).json()
+    globex_job = (await api.post("/admin/weekly-reset", headers=bearer(GLOBEX_ADMIN))).json()
+    assert acme_job["job_id"] != globex_job["job_id"]
+    assert str(tenants.globex) in globex_job["job_id"]
+
+    response = await api.get(acme_job["status_url"], headers=bearer(GLOBEX_ADMIN))
+    assert_error(response, 404, "job_not_found")
+    own = await api.get(globex_job["status_url"], headers=bearer(GLOBEX_ADMIN))
+    assert own.json()["status"] == "queued"
+    for job_id in (
+        "anything",
+        f"weekly-reset:{tenants.acme}",
+        f"weekly-reset:{tenants.acme}:not-a-date",
+        f"weekly-reset:{tenants.globex}:{this_week()}",
+        f"other-job:{tenants.acme}:{this_week()}",
+    ):
+        response = await api.get(f"/admin/jobs/{job_id}", headers=bearer(ACME_ADMIN))
+        assert_error(response, 404, "job_not_found")
+
+
+async def test_a_job_the_queue_no_longer_holds_is_not_found(
+    api: httpx.AsyncClient, tenants: Tenants, bearer: Bearer
+) -> None:
+    old_week = period_start_for(datetime.now(UTC) - timedelta(weeks=3)).isoformat()
+    response = await api.get(
+        f"/admin/jobs/weekly-reset:{tenants.acme}:{old_week}", headers=bearer(ACME_ADMIN)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "not_found"
+
+
+async def test_a_job_whose_arguments_name_another_company_is_not_found(
+    api: httpx.AsyncClient, settings: Settings, queue: Any, tenants: Tenants, bearer: Bearer
+) -> None:
+    """The id is not the only check: the job's own arguments must name the company."""
+    job_id = f"weekly-reset:{tenants.acme}:{this_week()}"
+    await queue.enqueue_job("weekly_reset", str(tenants.globex), _job_id=job_id)
+    response = await api.get(f"/admin/jobs/{job_id}", headers=bearer(ACME_ADMIN))
+    assert_error(response, 404, "job_not_found")
+
+
+async def test_a_failed_reset_can_be_requested_again(
+    api: httpx.AsyncClient, settings: Settings, queue: Any, tenants: Tenants, bearer: Bearer
+) -> None:
+    job_id = f"weekly-reset:{tenants.acme}:{this_week()}"
+    now = int(time.time() * 1000)
+    failed = serialize_result(
+        "weekly_reset",
+        (str(tenants.acme),),
+        {},
+        3,
+        now,
+        False,
+        RuntimeError("database down"),
+        now,
+        now,
+        "test",
+        settings.queue_name,
+        job_id,
+    )
+    await queue.set(result_key_prefix + job_id, failed, px=60_000)
+    status = await api.get(f"/admin/jobs/{job_id}", headers=bearer(ACME_ADMIN))
+    assert status.status_code == 200, status.text
+    assert (status.json()["status"], status.json()["success"]) == ("complete", False)
+    assert status.json()["summary"] is None
+
+    again = await api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN))
+    assert again.status_code == 202
+    assert (again.json()["job_id"], again.json()["already_enqueued"]) == (job_id, False)
+    status = await api.get(f"/admin/jobs/{job_id}", headers=bearer(ACME_ADMIN))
+    assert status.json()["status"] == "queued"
+
+
+@pytest.fixture
+async def api_without_redis(
+    settings: Settings, jwks: JwksServer
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def test_reset_request_without_redis_is_503(
+    api_without_redis: httpx.AsyncClient, tenants: Tenants, bearer: Bearer
+) -> None:
+    response = await api_without_redis.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN))
+    assert_error(response, 503, "queue_unavailable")
+    job = f"/admin/jobs/weekly-reset:{tenants.acme}:{this_week()}"
+    response = await api_without_redis.get(job, headers=bearer(ACME_ADMIN))
+    assert_error(response, 503, "queue_unavailable")
+
+
+async def wait_for_job(
+    api: httpx.AsyncClient, url: str, headers: dict[str, str], within: float = 30
+) -> dict[str, Any]:
+    """Poll the status URL until the job is complete, or fail at the deadline."""
+    deadline = time.monotonic() + within
+    seen: list[str] = []
+    while True:
+        response = await api.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if not seen or seen[-1] != body["status"]:
+            seen.append(body["status"])
+        if body["status"] == "complete":
+            return body
+        assert body["status"] != "not_found", body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job not complete after {within} s; states seen: {seen}")
+        await asyncio.sleep(0.05)
+
+
+async def test_admin_reset_runs_in_the_worker_for_the_own_company_only(
+    worker: "subprocess.Popen[str]",
+    api: httpx.AsyncClient,
+    db: Db,
+    tenants: Tenants,
+    bearer: Bearer,
+) -> None:
+    spent = member(db, tenants.acme, "spent@acme.example", compliment=0, redeemable=7)
+    inactive = member(db, tenants.acme, "gone@acme.example", compliment=3, active=False)
+    no_wallet = member(db, tenants.acme, "new@acme.example")
+    globex_before = {
+        user: f.balances(db, user) for user in (tenants.globex_admin, tenants.globex_employee)
+    }
+
+    accepted = await api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN))
+    assert accepted.status_code == 202, accepted.text
+    done = await wait_for_job(api, accepted.json()["status_url"], bearer(ACME_ADMIN))
+
+    assert done["success"] is True
+    assert done["started_at"] is not None
+    assert done["finished_at"] is not None
+    summary = done["summary"]
+    assert summary["period_start"] == this_week()
+    assert (summary["companies"], summary["companies_already_reset"]) == (1, 0)
+    assert summary["wallets_created"] == 1
+    # admin 10 -> 80, employee 30 -> 80, spent 0 -> 80, new wallet 0 -> 80.
+    assert (summary["wallets_reset"], summary["ledger_rows"]) == (4, 4)
+    for user in (tenants.acme_admin, tenants.acme_employee, no_wallet):
+        assert f.balances(db, user) == (80, 0)
+    assert f.balances(db, spent) == (80, 7)  # redeemable untouched
+    assert f.balances(db, inactive) == (3, 0)  # inactive users are skipped
+    assert ledger_rows(db, tenants.acme_employee) == [
+        ("RESET", "COMPLIMENT", 50, 30, 80, "Weekly allowance reset")
+    ]
+    # The other company: not a single change.
+    for user, before in globex_before.items():
+        assert f.balances(db, user) == before
+        assert ledger_rows(db, user) == []
+    assert db.execute("SELECT company_id FROM weekly_reset_runs").fetchall() == [(tenants.acme,)]
+
+    # Clicking again this week returns the finished job; nothing runs twice.
+    again = await api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN))
+    assert (again.json()["job_id"], again.json()["already_enqueued"]) == (
+        accepted.json()["job_id"],
+        True,
+    )
+    status = await api.get(again.json()["status_url"], headers=bearer(ACME_ADMIN))
+    assert status.json() == done
+    # The other admin cannot follow it.
+    hidden = await api.get(accepted.json()["status_url"], headers=bearer(GLOBEX_ADMIN))
+    assert_error(hidden, 404, "job_not_found")
+
+
+async def test_admin_reset_after_the_weekly_cron_changes_nothing(
+    worker: "subprocess.Popen[str]",
+    api: httpx.AsyncClient,
+    session: AsyncSession,
+    db: Db,
+    tenants: Tenants,
+    bearer: Bearer,
+) -> None:
+    # The scheduled run reset everyone this week...
+    await reset_weekly_balances(session)
+    # ...then the employee spent some of the allowance.
+    db.execute(
+        "UPDATE wallets SET compliment_balance = 5 WHERE user_id = %s", (tenants.acme_employee,)
+    )
+
+    accepted = await api.post("/admin/weekly-reset", headers=bearer(ACME_ADMIN))
+    assert accepted.status_code == 202, accepted.text
+    done = await wait_for_job(api, accepted.json()["status_url"], bearer(ACME_ADMIN))
+
+    assert done["success"] is True
+    summary = done["summary"]
+    assert (summary["companies"], summary["companies_already_reset"]) == (0, 1)
+    assert (summary["wallets_reset"], summary["ledger_rows"]) == (0, 0)
+    assert f.balances(db, tenants.acme_employee) == (5, 0)  # not refilled
