@@ -18,6 +18,8 @@ from arq.jobs import serialize_result
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.features.companies import service as companies
+from {{ cookiecutter.package_name }}.features.users import service as users
 from {{ cookiecutter.package_name }}.features.wallets.service import period_start_for, reset_weekly_balances
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.queue import create_queue
@@ -219,6 +221,9 @@ async def test_list_users_filters(
     assert await emails(search="zoe", active="true") == []
     assert await emails(search="globex") == []
 
+    nul = await api.get("/admin/users", params={"search": "a\x00"}, headers=bearer(ACME_ADMIN))
+    assert_error(nul, 422, "validation_error")
+
     bad = await api.get("/admin/users", params={"role": "owner"}, headers=bearer(ACME_ADMIN))
     assert_error(bad, 422, "validation_error")
     too_many = await api.get("/admin/users", params={"limit": 1000}, headers=bearer(ACME_ADMIN))
@@ -319,6 +324,9 @@ async def test_concurrent_creates_of_one_email_make_one_user(
         ({"name": "Ana", "email": "ana@acme"}, "email"),
         ({"name": "Ana", "email": "ana@acme.example", "role": "owner"}, "role"),
         ({"name": "Ana", "email": "ana@acme.example", "department": "x" * 121}, "department"),
+        ({"name": "Ana\u0000", "email": "ana@acme.example"}, "name"),
+        ({"name": "Ana", "email": "ana\u0000@acme.example"}, "email"),
+        ({"name": "Ana", "email": "ana@acme.example", "job_title": "a\nb"}, "job_title"),
         # The company is always the caller's: naming one is refused, not ignored.
         ({"name": "Ana", "email": "ana@acme.example", "company_id": str(uuid4())}, "company_id"),
     ],
@@ -335,6 +343,47 @@ async def test_create_user_validates_the_body(
     error = assert_error(response, 422, "validation_error")
     assert [detail["location"][-1] for detail in error["details"]] == [field]
     assert db.execute("SELECT count(*) FROM users").fetchone() == (4,)
+
+
+async def test_create_user_service_refuses_without_spoiling_the_transaction(
+    session: AsyncSession, db: Db, tenants: Tenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the CSV import relies on: a refused user leaves the batch's transaction usable."""
+    company = await companies.get_company(session, tenants.acme)
+    with pytest.raises(users.InvalidUserError) as invalid:
+        await users.create_user(session, company, name=" A ", email="a@b", job_title="\x00")
+    assert [d["field"] for d in invalid.value.details or []] == ["name", "email", "job_title"]
+
+    first = await users.create_user(session, company, name="First", email="First@Acme.example")
+    assert first.user.email == "first@acme.example"
+    with pytest.raises(users.EmailTakenError):
+        await users.create_user(session, company, name="Again", email="first@acme.example ")
+    # The race the check cannot see: the insert itself hits the unique email.
+    monkeypatch.setattr(users, "email_taken", _never_taken)
+    with pytest.raises(users.EmailTakenError):
+        await users.create_user(session, company, name="Racer", email="eve@acme.example")
+    second = await users.create_user(
+        session, company, name="Second", email="second@acme.example", department="  "
+    )
+    assert second.user.department is None
+    await session.commit()
+
+    emails = db.execute(
+        "SELECT email FROM users WHERE company_id = %s ORDER BY email", (tenants.acme,)
+    )
+    assert [row[0] for row in emails] == [
+        "ada@acme.example",
+        "eve@acme.example",
+        "first@acme.example",
+        "second@acme.example",
+    ]
+    for created in (first, second):
+        assert f.balances(db, created.user.id) == (80, 0)
+        assert len(ledger_rows(db, created.user.id)) == 1
+
+
+async def _never_taken(session: AsyncSession, email: str) -> bool:
+    return False
 
 
 async def test_an_admin_reads_only_users_of_the_own_company(

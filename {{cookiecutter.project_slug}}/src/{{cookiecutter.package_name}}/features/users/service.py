@@ -25,9 +25,13 @@ NAME_MIN_LENGTH = 2
 NAME_MAX_LENGTH = 200
 EMAIL_MAX_LENGTH = 320
 TEXT_MAX_LENGTH = 120  # department, job title
-# Well formed enough to be someone's address: one @, no spaces, a dot in the domain.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Well formed enough to be someone's address: one @, no spaces or control characters,
+# a dot in the domain.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+# Names and other text: no control characters (Postgres refuses NUL in text).
+PLAIN_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 _EMAIL = re.compile(EMAIL_PATTERN)
+_PLAIN_TEXT = re.compile(PLAIN_TEXT_PATTERN)
 INITIAL_ALLOWANCE_REASON = "Initial weekly allowance"
 
 
@@ -73,13 +77,16 @@ def _check(name: str, email: str, department: str | None, job_title: str | None)
                 "message": f"must be {NAME_MIN_LENGTH} to {NAME_MAX_LENGTH} characters",
             }
         )
-    if len(email) > EMAIL_MAX_LENGTH or not _EMAIL.match(email):
+    if len(email) > EMAIL_MAX_LENGTH or not _EMAIL.fullmatch(email):
         problems.append({"field": "email", "message": "is not a well-formed email address"})
     for field, value in (("department", department), ("job_title", job_title)):
         if value is not None and len(value) > TEXT_MAX_LENGTH:
             problems.append(
                 {"field": field, "message": f"must be at most {TEXT_MAX_LENGTH} characters"}
             )
+    for field, value in (("name", name), ("department", department), ("job_title", job_title)):
+        if value is not None and not _PLAIN_TEXT.fullmatch(value):
+            problems.append({"field": field, "message": "must not contain control characters"})
     if problems:
         fields = ", ".join(problem["field"] for problem in problems)
         raise InvalidUserError(f"the user is not valid: {fields}", details=problems)

@@ -8,7 +8,9 @@ The job id names the company and the period, `weekly-reset:<company id>:<period 
   one company cannot read another's jobs.
 
 The reset itself stays idempotent per period: if the scheduled run already reset the
-company this week, the job finds nothing to do (`companies_already_reset` is 1).
+company this week, the job finds nothing to do (`companies_already_reset` is 1). The
+worker resets for the week in which it runs the job; a job queued late on a Sunday and
+run after midnight is that new week's reset, which the Monday cron then skips.
 """
 
 from dataclasses import dataclass

@@ -13,6 +13,7 @@ from ...users import service
 from ...users.dependencies import Caller, require
 from ...users.models import Role
 from ...users.permissions import Permission
+from ...users.service import PLAIN_TEXT_PATTERN
 from .schemas import AdminUser, NewUser
 
 router = APIRouter(prefix="/users", tags=["admin"])
@@ -34,7 +35,8 @@ async def list_users(
     active: Annotated[bool | None, Query(description="Only active or inactive users")] = None,
     role: Annotated[Role | None, Query(description="Only users with this role")] = None,
     search: Annotated[
-        str | None, Query(max_length=100, description="Part of the name or email")
+        str | None,
+        Query(max_length=100, pattern=PLAIN_TEXT_PATTERN, description="Part of the name or email"),
     ] = None,
 ) -> Page[AdminUser]:
     found, total = await service.list_users(

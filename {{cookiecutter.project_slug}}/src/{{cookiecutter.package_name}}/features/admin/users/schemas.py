@@ -10,6 +10,7 @@ from ...users.service import (
     EMAIL_PATTERN,
     NAME_MAX_LENGTH,
     NAME_MIN_LENGTH,
+    PLAIN_TEXT_PATTERN,
     TEXT_MAX_LENGTH,
     UserWithWallet,
 )
@@ -17,14 +18,22 @@ from ...users.service import (
 Name = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=NAME_MIN_LENGTH, max_length=NAME_MAX_LENGTH
+        strip_whitespace=True,
+        min_length=NAME_MIN_LENGTH,
+        max_length=NAME_MAX_LENGTH,
+        pattern=PLAIN_TEXT_PATTERN,
     ),
 ]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN),
 ]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=TEXT_MAX_LENGTH)]
+Text = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=TEXT_MAX_LENGTH, pattern=PLAIN_TEXT_PATTERN
+    ),
+]
 
 
 class NewUser(BaseModel):
