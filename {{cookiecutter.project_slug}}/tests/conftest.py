@@ -9,6 +9,7 @@ one) and TEST_REDIS_URL.
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.database import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.lib.queue import health_check_key
 
 from .factories import Db
 from .tokens import AUDIENCE, ISSUER, JwksServer, SigningKey, claims_for
@@ -38,6 +40,8 @@ POSTGRES_URL = (
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 RUN_ID = uuid.uuid4().hex[:8]
 TABLES = "companies, users, wallets, wallet_transactions, weekly_reset_runs, compliments"
+WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"
+ARQ = str(Path(sys.executable).with_name("arq"))
 
 
 def libpq_url(url: str) -> str:
@@ -211,3 +215,47 @@ def run_module(
         timeout=timeout,
         check=False,
     )
+
+
+def arq_check(env: dict[str, str]) -> int:
+    return subprocess.run(
+        [ARQ, "--check", WORKER], env=env, cwd=PROJECT_ROOT, capture_output=True, check=False
+    ).returncode
+
+
+def wait_until_healthy(worker: "subprocess.Popen[str]", settings: Settings) -> None:
+    """Wait for the worker's first health-check record (what `arq --check` reads)."""
+    client = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + 30
+    try:
+        while not client.exists(health_check_key(settings)):
+            if worker.poll() is not None:
+                output = worker.stdout and worker.stdout.read()
+                raise AssertionError(f"worker exited early:\n{output}")
+            if time.monotonic() > deadline:
+                raise AssertionError("worker did not write its health check within 30 s")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def worker(process_env: dict[str, str], settings: Settings) -> Iterator["subprocess.Popen[str]"]:
+    """The real worker process (`arq <pkg>.worker.WorkerSettings`), ready for jobs."""
+    # A key left by an earlier worker would end the wait (and `arq --check`) too early.
+    redis.Redis.from_url(settings.redis_url).delete(health_check_key(settings))
+    proc = subprocess.Popen(
+        [ARQ, WORKER],
+        env=process_env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_healthy(proc, settings)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

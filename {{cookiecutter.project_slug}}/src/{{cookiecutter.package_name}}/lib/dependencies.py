@@ -5,6 +5,7 @@ Kept apart from lib/database.py so that the worker and cron processes never impo
 
 from collections.abc import AsyncIterator
 
+from arq.connections import ArqRedis
 from fastapi import Request
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,3 +16,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
     async with factory() as session:
         yield session
+
+
+def get_queue(request: Request) -> ArqRedis:
+    """The app's job queue (Redis, through arq), to hand work to the worker."""
+    queue: ArqRedis = request.app.state.queue
+    return queue

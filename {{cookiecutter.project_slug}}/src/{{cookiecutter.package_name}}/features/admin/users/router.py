@@ -1,0 +1,113 @@
+"""Admins manage the users of their own company: list, create, deactivate."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ....lib.dependencies import get_session
+from ....lib.errors import error_responses
+from ....lib.pagination import Page, PageQuery
+from ...users import service
+from ...users.dependencies import Caller, require
+from ...users.models import Role
+from ...users.permissions import Permission
+from ...users.service import PLAIN_TEXT_PATTERN
+from .schemas import AdminUser, NewUser
+
+router = APIRouter(prefix="/users", tags=["admin"])
+
+UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+@router.get(
+    "",
+    response_model=Page[AdminUser],
+    summary="List the company's users",
+    responses=error_responses(401, 403, 422),
+)
+async def list_users(
+    caller: UserAdmin,
+    session: Session,
+    page: PageQuery,
+    active: Annotated[bool | None, Query(description="Only active or inactive users")] = None,
+    role: Annotated[Role | None, Query(description="Only users with this role")] = None,
+    search: Annotated[
+        str | None,
+        Query(max_length=100, pattern=PLAIN_TEXT_PATTERN, description="Part of the name or email"),
+    ] = None,
+) -> Page[AdminUser]:
+    found, total = await service.list_users(
+        session,
+        caller.company_id,
+        active=active,
+        role=role,
+        search=search,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return Page(
+        items=[AdminUser.of(item) for item in found],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "",
+    response_model=AdminUser,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a user to the company",
+    description=(
+        "The user joins the caller's company with a wallet holding the company's weekly "
+        "allowance (recorded as one RESET ledger row). The email is lowercased and must "
+        "not belong to anyone yet (409 `email_taken`). The user can sign in once the "
+        "identity provider links them (see `signed_in`)."
+    ),
+    responses=error_responses(401, 403, 409, 422),
+)
+async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> AdminUser:
+    created = await service.create_user(
+        session,
+        caller.company,
+        name=new.name,
+        email=new.email,
+        department=new.department,
+        job_title=new.job_title,
+        role=new.role,
+    )
+    await session.commit()
+    return AdminUser.of(created)
+
+
+@router.get(
+    "/{user_id}",
+    response_model=AdminUser,
+    summary="One user of the company",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def get_user(caller: UserAdmin, session: Session, user_id: UUID) -> AdminUser:
+    return AdminUser.of(await service.get_user(session, caller.company_id, user_id))
+
+
+@router.post(
+    "/{user_id}/deactivate",
+    response_model=AdminUser,
+    summary="Deactivate a user of the company",
+    description=(
+        "The user's tokens are refused from the next request on and the weekly reset "
+        "skips their wallet; balances and history are kept. Deactivating an inactive "
+        "user changes nothing (200). Admins cannot deactivate themselves (422 "
+        "`cannot_deactivate_self`)."
+    ),
+    responses=error_responses(401, 403, 404, 422),
+)
+async def deactivate_user(caller: UserAdmin, session: Session, user_id: UUID) -> AdminUser:
+    found = await service.deactivate_user(
+        session, caller.company_id, user_id, acting_user_id=caller.user_id
+    )
+    await session.commit()
+    return AdminUser.of(found)

@@ -1,0 +1,121 @@
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ...users.models import Role
+from ...users.service import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    NAME_MAX_LENGTH,
+    NAME_MIN_LENGTH,
+    PLAIN_TEXT_PATTERN,
+    TEXT_MAX_LENGTH,
+    UserWithWallet,
+)
+
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=NAME_MIN_LENGTH,
+        max_length=NAME_MAX_LENGTH,
+        pattern=PLAIN_TEXT_PATTERN,
+    ),
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN),
+]
+Text = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=TEXT_MAX_LENGTH, pattern=PLAIN_TEXT_PATTERN
+    ),
+]
+
+
+class NewUser(BaseModel):
+    """A person to add to the caller's company (always the caller's: never given here)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Bruno Lima",
+                    "email": "Bruno.Lima@acme.example",
+                    "department": "Engineering",
+                    "job_title": "Backend developer",
+                    "role": "employee",
+                }
+            ]
+        },
+    )
+
+    name: Name = Field(description="At least 2 characters after trimming")
+    email: Email = Field(description="Stored lowercased; unique across all companies")
+    department: Text | None = None
+    job_title: Text | None = None
+    role: Role = Role.employee
+
+
+class UserWallet(BaseModel):
+    compliment_balance: int = Field(description="Weekly allowance left to give")
+    redeemable_balance: int = Field(description="Coins received, to spend")
+
+
+class AdminUser(BaseModel):
+    """A user of the caller's company, as an admin sees them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5f0c2a4e-8b1d-4c3e-9a7f-2d6b1e0c9a84",
+                    "email": "bruno.lima@acme.example",
+                    "name": "Bruno Lima",
+                    "department": "Engineering",
+                    "job_title": "Backend developer",
+                    "role": "employee",
+                    "is_active": True,
+                    "signed_in": False,
+                    "created_at": "2025-03-03T12:00:00Z",
+                    "wallet": {"compliment_balance": 100, "redeemable_balance": 0},
+                }
+            ]
+        }
+    )
+
+    id: UUID
+    email: str
+    name: str
+    department: str | None
+    job_title: str | None
+    role: Role
+    is_active: bool
+    signed_in: bool = Field(description="Whether the user has signed in at least once")
+    created_at: datetime | None
+    wallet: UserWallet | None
+
+    @classmethod
+    def of(cls, found: UserWithWallet) -> "AdminUser":
+        user, wallet = found.user, found.wallet
+        return cls(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            department=user.department,
+            job_title=user.job_title,
+            role=Role(user.role),
+            is_active=user.is_active,
+            signed_in=user.auth_sub is not None,
+            created_at=user.created_at,
+            wallet=None
+            if wallet is None
+            else UserWallet(
+                compliment_balance=wallet.compliment_balance,
+                redeemable_balance=wallet.redeemable_balance,
+            ),
+        )
