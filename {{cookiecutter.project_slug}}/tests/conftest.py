@@ -37,7 +37,10 @@ POSTGRES_URL = (
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 RUN_ID = uuid.uuid4().hex[:8]
-TABLES = "companies, users, wallets, wallet_transactions, weekly_reset_runs"
+TABLES = (
+    "companies, users, wallets, wallet_transactions, weekly_reset_runs,"
+    " csv_imports, csv_import_chunks, csv_import_errors"
+)
 
 
 def libpq_url(url: str) -> str:

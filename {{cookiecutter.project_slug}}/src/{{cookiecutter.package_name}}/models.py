@@ -1,5 +1,11 @@
 """Every table, imported in one place so Alembic sees the whole schema."""
 
+from .features.admin.users.import_models import (
+    CsvImport,
+    CsvImportChunk,
+    CsvImportError,
+    ImportStatus,
+)
 from .features.companies.models import Company
 from .features.users.models import Role, User
 from .features.wallets.models import (
@@ -13,6 +19,10 @@ from .features.wallets.models import (
 __all__ = [
     "BalanceType",
     "Company",
+    "CsvImport",
+    "CsvImportChunk",
+    "CsvImportError",
+    "ImportStatus",
     "Role",
     "TransactionKind",
     "User",
