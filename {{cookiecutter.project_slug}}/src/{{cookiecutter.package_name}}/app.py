@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from .features.admin.users.import_router import router as user_import_router
 from .features.health.router import router as health_router
 from .features.users.router import router as users_router
 from .lib.auth import create_verifier, install_auth
@@ -41,4 +42,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth(app, verifier)
     app.include_router(health_router)
     app.include_router(users_router)
+    app.include_router(user_import_router)
     return app
