@@ -43,6 +43,7 @@ class WorkerSettings:
             import_jobs.import_users_csv,
             name="import_users_csv",
             max_tries=import_jobs.MAX_TRIES + 2,
+            timeout=import_jobs.TIMEOUT_SECONDS,
         ),
     ]
     # At start-up and every minute: re-enqueue imports Redis lost or a dead worker left.

@@ -18,6 +18,9 @@ logger = logging.getLogger(__name__)
 # after RETRY_BACKOFF_SECONDS * 2**(try - 1), and after the last one the import fails.
 MAX_TRIES = 4
 RETRY_BACKOFF_SECONDS = 5
+# A 50 MB file is about a million rows: minutes, not the 10 min default of other jobs.
+# (A timed-out import rolls back and is retried, so it must be able to finish.)
+TIMEOUT_SECONDS = 3600
 TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
 
 
