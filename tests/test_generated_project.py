@@ -92,3 +92,10 @@ def test_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     )
     assert code == 0, output
     assert "ratio" in output.lower()
+
+
+def test_csv_import_benchmark_runs_on_a_small_dataset(project: Path) -> None:
+    code, output = uv_run(project, "python", "bench/csv_import.py", "--rows", "5000")
+    assert code == 0, output
+    assert "ratio" in output.lower()
+    assert "worker peak RSS" in output

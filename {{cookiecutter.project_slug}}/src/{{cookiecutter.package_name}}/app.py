@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .features.admin.router import router as admin_router
+from .features.admin.users.import_router import router as user_import_router
 from .features.compliments.router import router as compliments_router
 from .features.health.router import router as health_router
 from .features.users.router import router as users_router
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth(app, verifier)
     app.include_router(health_router)
     app.include_router(users_router)
+    app.include_router(user_import_router)
     app.include_router(wallets_router)
     app.include_router(compliments_router)
     app.include_router(admin_router)

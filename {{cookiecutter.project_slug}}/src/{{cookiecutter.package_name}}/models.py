@@ -1,5 +1,11 @@
 """Every table, imported in one place so Alembic sees the whole schema."""
 
+from .features.admin.users.import_models import (
+    CsvImport,
+    CsvImportChunk,
+    CsvImportError,
+    ImportStatus,
+)
 from .features.companies.models import Company
 from .features.compliments.models import Compliment
 from .features.users.models import Role, User
@@ -15,6 +21,10 @@ __all__ = [
     "BalanceType",
     "Company",
     "Compliment",
+    "CsvImport",
+    "CsvImportChunk",
+    "CsvImportError",
+    "ImportStatus",
     "Role",
     "TransactionKind",
     "User",

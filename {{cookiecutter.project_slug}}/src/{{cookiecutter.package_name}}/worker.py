@@ -2,9 +2,11 @@
 
 from typing import Any, ClassVar
 
-from arq import func
+from arq import cron, func
+from arq.cron import CronJob
 from arq.worker import Function
 
+from .features.admin.users import jobs as import_jobs
 from .features.wallets import jobs as wallet_jobs
 from .lib import context
 from .lib.config import get_settings
@@ -20,6 +22,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     engine = create_engine(settings)
     ctx["engine"] = engine
     ctx["session_factory"] = create_session_factory(engine)
+    ctx["settings"] = settings
 
 
 async def job_start(ctx: dict[str, Any]) -> None:
@@ -33,7 +36,25 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 class WorkerSettings:
     functions: ClassVar[list[Function]] = [
-        func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3)
+        func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3),
+        # Retries are decided by the job (transient errors only); arq's own count is a
+        # backstop above it, for a job cut short by a dead worker.
+        func(
+            import_jobs.import_users_csv,
+            name="import_users_csv",
+            max_tries=import_jobs.MAX_TRIES + 2,
+            timeout=import_jobs.TIMEOUT_SECONDS,
+        ),
+    ]
+    # At start-up and every minute: re-enqueue imports Redis lost or a dead worker left.
+    cron_jobs: ClassVar[list[CronJob]] = [
+        cron(
+            import_jobs.reconcile_csv_imports,
+            name="reconcile_csv_imports",
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        )
     ]
     on_startup = startup
     on_job_start = job_start

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # Readiness checks must answer before Railway's health check gives up.
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
+    # The largest CSV an admin may upload for a user import (the api streams it to Postgres).
+    csv_import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # Authentication (the api only). Auth0: AUTH0_DOMAIN and AUTH_AUDIENCE. Any other
     # OpenID provider: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL. See `auth_settings`.
     auth0_domain: str | None = None

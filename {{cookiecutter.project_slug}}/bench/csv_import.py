@@ -1,0 +1,286 @@
+"""CSV user import benchmark: end to end through the real api and worker processes.
+
+    uv run python bench/csv_import.py [--rows 1000000]
+
+Generates a CSV of `--rows` people (streamed to a temporary file, with a few invalid and
+duplicate rows), then in a database of its own:
+
+1. the baseline: the same file `COPY`'d into a bare table, then one `INSERT ... SELECT`
+   of users, wallets and ledger rows (what the import must do, with none of its checks),
+   in a clone of the empty database;
+2. the import: an api (uvicorn) and a worker (arq) started as subprocesses, the file
+   uploaded over HTTP, the status URL polled until `completed`.
+
+Prints rows/s of both and their ratio, the worker's peak RSS, and the api's RSS before
+and after the upload. Needs Postgres and Redis (DATABASE_URL, REDIS_URL, as the app);
+every bench_ database it creates is dropped on exit.
+"""
+
+import argparse
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import jwt
+import psycopg
+from alembic import command
+from alembic.config import Config
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from {{ cookiecutter.package_name }}.lib.config import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ISSUER = "http://bench.local/"
+AUDIENCE = "http://bench.local/api"
+BIN = Path(sys.executable).parent
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+RAW_INSERT = """
+    WITH new_users AS (
+        INSERT INTO users (company_id, email, name, department, job_title)
+        SELECT DISTINCT ON (lower(email)) %(company)s, lower(email), name,
+               nullif(department, ''), nullif(job_title, '')
+        FROM raw_people
+        WHERE length(trim(name)) >= 2 AND email LIKE '%%_@_%%._%%'
+        ORDER BY lower(email)
+        ON CONFLICT (email) DO NOTHING
+        RETURNING id
+    ), new_wallets AS (
+        INSERT INTO wallets (user_id, compliment_balance)
+        SELECT id, 100 FROM new_users RETURNING id, user_id
+    )
+    INSERT INTO wallet_transactions (wallet_id, user_id, kind, balance_type, amount,
+                                     previous_balance, new_balance, reason)
+    SELECT id, user_id, 'RESET', 'COMPLIMENT', 100, 0, 100, 'initial allowance'
+    FROM new_wallets
+"""
+
+
+def libpq(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def with_database(url: str, name: str) -> str:
+    return libpq(url).partition("?")[0].rsplit("/", 1)[0] + "/" + name
+
+
+def write_csv(path: Path, rows: int) -> int:
+    """`rows` data rows; one in 500 invalid, one in 1000 repeating an earlier email."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("name,email,department,job_title\r\n")
+        for i in range(rows):
+            if i % 500 == 499:
+                out.write(f"X,not-an-email-{i},,\r\n")
+            elif i % 1000 == 998:
+                out.write(f"Again {i},person{i - 1}@bench.example,,\r\n")
+            else:
+                out.write(f"Person {i},person{i}@bench.example,Dept {i % 40},Engineer\r\n")
+    return path.stat().st_size
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def database(admin_url: str, name: str) -> Iterator[str]:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def seed(url: str) -> tuple[uuid.UUID, str]:
+    """A company and its admin; returns the company id and the admin's token subject."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "INSERT INTO companies (name, email_domain) VALUES ('Bench', 'bench.example')"
+            " RETURNING id"
+        ).fetchone()
+        assert row is not None
+        company = uuid.UUID(str(row[0]))
+        conn.execute(
+            "INSERT INTO users (company_id, email, name, role, auth_sub)"
+            " VALUES (%s, 'admin@bench.example', 'Admin', 'admin', 'bench|admin')",
+            (company,),
+        )
+    return company, "bench|admin"
+
+
+def baseline(url: str, csv_path: Path, company: uuid.UUID) -> float:
+    """Seconds for a bare COPY of the file plus one INSERT ... SELECT of the same rows."""
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE raw_people (name text, email text, department text,"
+            " job_title text) ON COMMIT DROP"
+        )
+        with (
+            conn.cursor().copy("COPY raw_people FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+            csv_path.open("rb") as file,
+        ):
+            while block := file.read(1024 * 1024):
+                copy.write(block)
+        conn.execute(RAW_INSERT, {"company": company})
+        conn.commit()
+    return time.perf_counter() - started
+
+
+def signing(tmp: Path) -> tuple[str, str]:
+    """A key pair: the JWKS written as a file: URL for the api, and a token for the admin."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    kid = base64.urlsafe_b64encode(os.urandom(6)).decode()
+    jwk.update(kid=kid, use="sig", alg="RS256")
+    jwks = tmp / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [jwk]}))
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "bench|admin", "iat": now, "exp": now + 7200}
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+    return f"file:{jwks}", token
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> "subprocess.Popen[bytes]":
+    return subprocess.Popen(
+        args, env=env, cwd=PROJECT_ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+
+
+def wait_http(url: str, proc: "subprocess.Popen[bytes]", timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the api exited early")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the api did not start")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    options = parser.parse_args()
+    settings = Settings()
+    # Any database on the server will do to create and drop ours.
+    admin_url = with_database(settings.database_url, "postgres")
+    run = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        csv_path = tmp / "people.csv"
+        size = write_csv(csv_path, options.rows)
+        print(f"file: {options.rows:,} rows, {size / 1e6:.1f} MB")
+        with database(admin_url, f"bench_csv_raw_{run}") as raw_url:
+            command.upgrade(_config(raw_url), "head")
+            raw_company, _ = seed(raw_url)
+            raw_seconds = baseline(raw_url, csv_path, raw_company)
+        with database(admin_url, f"bench_csv_{run}") as url:
+            command.upgrade(_config(url), "head")
+            seed(url)
+            ours_seconds, worker_peak, api_before, api_after = end_to_end(
+                url, settings, tmp, csv_path, size, run
+            )
+    raw_rate = options.rows / raw_seconds
+    rate = options.rows / ours_seconds
+    print(f"baseline (COPY + INSERT ... SELECT): {raw_seconds:8.2f} s {raw_rate:12,.0f} rows/s")
+    print(f"import end to end (upload..completed): {ours_seconds:6.2f} s {rate:12,.0f} rows/s")
+    print(f"ratio (import / baseline rate): {rate / raw_rate:.2f}")
+    print(f"worker peak RSS: {worker_peak / 1024:.0f} MB")
+    print(f"api RSS before / after the upload: {api_before / 1024:.0f} / {api_after / 1024:.0f} MB")
+    return 0
+
+
+def _config(url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = Settings(database_url=url).database_url
+    return config
+
+
+def end_to_end(
+    url: str, settings: Settings, tmp: Path, csv_path: Path, size: int, run: str
+) -> tuple[float, int, int, int]:
+    jwks_url, token = signing(tmp)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "REDIS_URL": settings.redis_url,
+        "QUEUE_NAME": f"bench-csv-{run}",
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "AUTH0_DOMAIN": "",
+        "AUTH_ISSUER": ISSUER,
+        "AUTH_AUDIENCE": AUDIENCE,
+        "AUTH_JWKS_URL": jwks_url,
+        "CSV_IMPORT_MAX_BYTES": str(size + 1024 * 1024),
+    }
+    api = start(
+        [str(BIN / "uvicorn"), f"{PACKAGE}.app:create_app", "--factory", "--port", str(port)],
+        env,
+        tmp / "api.log",
+    )
+    worker = start([str(BIN / "arq"), f"{PACKAGE}.worker.WorkerSettings"], env, tmp / "worker.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/health", api)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+            client.get("/admin/users/import/template").raise_for_status()
+            api_before = rss_kb(api.pid)
+            started = time.perf_counter()
+            with csv_path.open("rb") as file:
+                response = client.post(
+                    "/admin/users/imports", files={"file": ("people.csv", file, "text/csv")}
+                )
+            response.raise_for_status()
+            api_after = rss_kb(api.pid)
+            status_url = response.json()["status_url"]
+            while True:
+                state = client.get(status_url).json()
+                if state["status"] in {"completed", "failed"}:
+                    break
+                time.sleep(0.2)
+            elapsed = time.perf_counter() - started
+        if state["status"] != "completed":
+            raise SystemExit(f"import failed: {state}")
+        print(f"import: {state['counts']}, timings {state['timings']}")
+        return elapsed, rss_kb(worker.pid, "VmHWM"), api_before, api_after
+    finally:
+        for proc in (api, worker):
+            proc.terminate()
+        for proc in (api, worker):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The CSV user import, api side: record an upload, read an import's state, re-enqueue.
+
+No HTTP here: the router hands over the upload's bytes as they arrive; errors are
+AppErrors carrying a status number. The worker side (reading, validating and inserting
+the rows) is in `csv_processing.py`.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from uuid import UUID
+
+from arq.connections import ArqRedis
+from arq.constants import (
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ....lib.errors import AppError, NotFoundError
+from . import csv_format
+from .import_models import CHUNK_BYTES, CsvImport, CsvImportError
+
+logger = logging.getLogger(__name__)
+
+JOB_NAME = "import_users_csv"
+# The first line must fit in this many bytes for the header to be checked.
+HEADER_MAX_BYTES = 64 * 1024
+CSV_CONTENT_TYPES = {
+    "text/csv",
+    "text/plain",
+    "application/csv",
+    "application/vnd.ms-excel",
+    "text/comma-separated-values",
+    "application/octet-stream",
+}
+# Namespace of the advisory lock a worker holds while it processes an import.
+IMPORT_LOCK_NAMESPACE = 0x43535649  # "CSVI"
+
+
+def job_id_for(import_id: UUID) -> str:
+    """One arq job id per import: enqueueing it twice queues it once."""
+    return f"csv-import:{import_id}"
+
+
+class UploadTooLargeError(AppError):
+    status_code = 413
+    code = "file_too_large"
+
+
+class EmptyFileError(AppError):
+    code = "empty_file"
+
+
+class NotCsvError(AppError):
+    status_code = 415
+    code = "unsupported_file_type"
+
+
+class BadCsvError(AppError):
+    status_code = 422
+    code = "invalid_csv"
+
+
+def check_file_type(file_name: str, content_type: str | None) -> None:
+    """Refuse what is plainly not a CSV (an image, a spreadsheet, a PDF)."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if file_name.lower().endswith((".csv", ".txt")) and kind in CSV_CONTENT_TYPES | {""}:
+        return
+    if kind in {"text/csv", "application/csv"}:
+        return
+    raise NotCsvError(f"'{file_name}' ({kind or 'no type'}) is not a CSV file: upload a .csv file")
+
+
+class ImportUpload:
+    """Streams one upload into Postgres, in one transaction committed by `finish`.
+
+    Until then nothing is visible: a refused upload (too large, not CSV, no header,
+    undecodable) rolls back and leaves no row behind.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        company_id: UUID,
+        requested_by: UUID,
+        file_name: str,
+        max_bytes: int,
+    ) -> None:
+        self.session = session
+        self.record = CsvImport(
+            company_id=company_id,
+            requested_by=requested_by,
+            file_name=file_name[:255] or "upload.csv",
+            size_bytes=0,
+            encoding="",
+            delimiter=",",
+        )
+        self.max_bytes = max_bytes
+        self._buffer = bytearray()
+        self._seq = 0
+        self._size = 0
+        self._sniffer = csv_format.EncodingSniffer()
+        self._header_checked = False
+        self._started = False
+
+    async def _conn(self) -> AsyncConnection:
+        return await self.session.connection()
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._size += len(data)
+        if self._size > self.max_bytes:
+            raise UploadTooLargeError(
+                f"the file is larger than the {self.max_bytes // (1024 * 1024)} MB limit"
+            )
+        self._sniffer.feed(data)
+        if self._sniffer.has_nul:
+            raise BadCsvError("the file is binary, not CSV text")
+        self._buffer += data
+        if not self._header_checked:
+            if b"\n" in self._buffer:
+                self._check_header()
+            elif len(self._buffer) > HEADER_MAX_BYTES:
+                raise BadCsvError("the first line is not a CSV header (no line break found)")
+        if len(self._buffer) >= CHUNK_BYTES:
+            await self._flush(final=False)
+
+    def _check_header(self) -> None:
+        line = csv_format.decode_header(bytes(self._buffer[:HEADER_MAX_BYTES]))
+        try:
+            delimiter, _ = csv_format.parse_header(line)
+        except csv_format.HeaderError as exc:
+            raise BadCsvError(
+                str(exc), code="missing_columns", details=[{"missing": exc.missing}]
+            ) from None
+        self.record.delimiter = delimiter
+        self._header_checked = True
+
+    async def _flush(self, *, final: bool) -> None:
+        if not self._started:
+            self.session.add(self.record)
+            await self.session.flush()
+            self._started = True
+        conn = await self._conn()
+        while len(self._buffer) >= CHUNK_BYTES or (final and self._buffer):
+            piece = bytes(self._buffer[:CHUNK_BYTES])
+            del self._buffer[:CHUNK_BYTES]
+            await conn.execute(
+                text("INSERT INTO csv_import_chunks (import_id, seq, data) VALUES (:i, :s, :d)"),
+                {"i": self.record.id, "s": self._seq, "d": piece},
+            )
+            self._seq += 1
+
+    async def finish(self, *, dry_run: bool) -> CsvImport:
+        """Check what only the whole file tells, then commit the import as `pending`."""
+        if self._size == 0:
+            raise EmptyFileError("the file is empty")
+        if not self._header_checked:
+            self._check_header()
+        encoding = self._sniffer.finish()
+        if encoding is None:
+            raise BadCsvError(
+                "the file is not text in a supported encoding (UTF-8 or Windows-1252)",
+                code="undecodable_file",
+            )
+        await self._flush(final=True)
+        self.record.encoding = encoding
+        self.record.size_bytes = self._size
+        self.record.dry_run = dry_run
+        self.session.add(self.record)
+        await self.session.commit()
+        return self.record
+
+
+async def enqueue(queue: ArqRedis, queue_name: str, import_id: UUID) -> bool:
+    """Hand the import to a worker; False when it is already queued (or Redis is down)."""
+    try:
+        job = await queue.enqueue_job(
+            JOB_NAME, str(import_id), _job_id=job_id_for(import_id), _queue_name=queue_name
+        )
+    except Exception as exc:  # Redis down: the reconciler enqueues it later.
+        logger.warning("import %s recorded but not enqueued: %s", import_id, exc)
+        return False
+    return job is not None
+
+
+async def get_import(session: AsyncSession, company_id: UUID, import_id: UUID) -> CsvImport:
+    """The import, when it belongs to this company; another company's is not found."""
+    record = await session.get(CsvImport, import_id)
+    if record is None or record.company_id != company_id:
+        raise NotFoundError("no such import")
+    return record
+
+
+async def row_errors(
+    session: AsyncSession, import_id: UUID, *, limit: int, offset: int
+) -> tuple[list[CsvImportError], int]:
+    total = (
+        await session.exec(
+            select(func.count())
+            .select_from(CsvImportError)
+            .where(col(CsvImportError.import_id) == import_id)
+        )
+    ).one()
+    items = (
+        await session.exec(
+            select(CsvImportError)
+            .where(col(CsvImportError.import_id) == import_id)
+            .order_by(col(CsvImportError.row_number), col(CsvImportError.id))
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return list(items), int(total)
+
+
+async def iter_row_errors(
+    session: AsyncSession, import_id: UUID, *, batch: int = 5000
+) -> AsyncIterator[tuple[int, str, str]]:
+    """Every row error, in row order, read in batches (keyset pagination)."""
+    after = (-1, -1)
+    while True:
+        rows = (
+            await session.exec(
+                select(CsvImportError)
+                .where(
+                    col(CsvImportError.import_id) == import_id,
+                    func.row(col(CsvImportError.row_number), col(CsvImportError.id))
+                    > func.row(after[0], after[1]),
+                )
+                .order_by(col(CsvImportError.row_number), col(CsvImportError.id))
+                .limit(batch)
+            )
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row.row_number, row.field, row.message
+        last = rows[-1]
+        after = (last.row_number, last.id or 0)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    stuck: int
+    enqueued: int
+
+
+_STUCK = text("""
+    SELECT i.id, i.status FROM csv_imports AS i
+    WHERE i.status IN ('pending', 'processing')
+      AND NOT EXISTS (
+          SELECT 1 FROM pg_locks AS l
+          WHERE l.locktype = 'advisory' AND l.objsubid = 2
+            AND l.classid = CAST(:namespace AS oid)
+            AND l.objid = (hashtext(CAST(i.id AS text))::bigint & 4294967295)::oid
+      )
+    ORDER BY i.created_at
+""")
+
+
+async def reconcile(session: AsyncSession, queue: ArqRedis, queue_name: str) -> ReconcileResult:
+    """Re-enqueue imports that no worker is processing: pending, or abandoned mid-way.
+
+    An import is abandoned when it says `processing` but no worker holds its advisory
+    lock (the worker died; Postgres released the lock with its connection). Its arq job
+    may still sit in the queue marked in progress by the dead worker until arq's own
+    timeout: that mark is cleared so a live worker takes it now. The deterministic job
+    id keeps a queued import from being queued twice.
+    """
+    rows = (await session.execute(_STUCK, {"namespace": IMPORT_LOCK_NAMESPACE})).all()
+    await session.rollback()
+    enqueued = 0
+    for import_id, _status in rows:
+        job_id = job_id_for(import_id)
+        await queue.delete(in_progress_key_prefix + job_id)
+        if await queue.zscore(queue_name, job_id) is not None:
+            continue
+        # Not queued: whatever is left of an earlier job (a result, a stray job key) would
+        # make enqueue_job refuse the id.
+        await queue.delete(
+            job_key_prefix + job_id, result_key_prefix + job_id, retry_key_prefix + job_id
+        )
+        if await enqueue(queue, queue_name, import_id):
+            enqueued += 1
+    if rows:
+        logger.info("csv import reconciler: %d stuck, %d enqueued", len(rows), enqueued)
+    return ReconcileResult(stuck=len(rows), enqueued=enqueued)

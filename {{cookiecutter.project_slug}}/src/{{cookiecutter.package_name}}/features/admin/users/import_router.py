@@ -1,0 +1,215 @@
+"""The CSV user import over HTTP: template, upload (202), status, errors as CSV."""
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ....lib.dependencies import get_session
+from ....lib.errors import AppError, error_responses
+from ....lib.pagination import Page, PageQuery
+from ....lib.uploads import PartData, PartEnd, PartStart, multipart_events
+from ...users.dependencies import Caller, require
+from ...users.permissions import Permission
+from . import csv_format, csv_import
+from .import_models import CsvImport
+from .import_schemas import (
+    ImportAccepted,
+    ImportCounts,
+    ImportRowError,
+    ImportState,
+    ImportTimings,
+)
+
+router = APIRouter(prefix="/admin/users", tags=["admin: user import"])
+
+Importer = Annotated[Caller, Depends(require(Permission.import_users))]
+Session = Annotated[AsyncSession, Depends(get_session)]
+FILE_FIELD = "file"
+
+
+def _csv_line(cells: list[str] | tuple[str, ...]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(cells)
+    return out.getvalue()
+
+
+@router.get(
+    "/import/template",
+    response_class=PlainTextResponse,
+    summary="A CSV to fill in: the header and two example rows",
+    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 403)},
+)
+async def template(caller: Importer) -> PlainTextResponse:
+    body = "".join(_csv_line(row) for row in csv_format.TEMPLATE_ROWS)
+    return PlainTextResponse(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="users-import-template.csv"'},
+    )
+
+
+@router.post(
+    "/imports",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportAccepted,
+    summary="Upload a CSV of users to import (multipart field 'file'); answers at once",
+    responses=error_responses(400, 401, 403, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [FILE_FIELD],
+                        "properties": {
+                            FILE_FIELD: {"type": "string", "format": "binary"},
+                            "dry_run": {"type": "boolean"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload(
+    request: Request,
+    caller: Importer,
+    session: Session,
+    dry_run: Annotated[bool, Query(description="validate and count, insert nothing")] = False,
+) -> ImportAccepted:
+    settings = request.app.state.settings
+    limit: int = settings.csv_import_max_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise csv_import.UploadTooLargeError(
+            f"the file is larger than the {limit // (1024 * 1024)} MB limit"
+        )
+    sink: csv_import.ImportUpload | None = None
+    field: str | None = None
+    form_value = bytearray()
+    async for event in multipart_events(request):
+        if isinstance(event, PartStart):
+            field = event.name
+            if field == FILE_FIELD and event.filename is not None:
+                if sink is not None:
+                    raise AppError("send one file per import", code="too_many_files")
+                csv_import.check_file_type(event.filename, event.content_type)
+                sink = csv_import.ImportUpload(
+                    session,
+                    company_id=caller.company_id,
+                    requested_by=caller.user_id,
+                    file_name=event.filename,
+                    max_bytes=limit,
+                )
+            form_value.clear()
+        elif isinstance(event, PartData):
+            if field == FILE_FIELD and sink is not None:
+                await sink.write(event.data)
+            elif len(form_value) < 100:
+                form_value += event.data
+        elif isinstance(event, PartEnd) and field == "dry_run":
+            dry_run = form_value.decode("latin-1").strip().lower() in {"1", "true", "yes", "on"}
+    if sink is None:
+        raise AppError(
+            f"no file: send it in the multipart field '{FILE_FIELD}'", code="file_missing"
+        )
+    record = await sink.finish(dry_run=dry_run)
+    await csv_import.enqueue(request.app.state.queue, settings.queue_name, record.id)
+    return ImportAccepted(
+        id=record.id,
+        status=record.status,
+        status_url=str(request.url_for("import_status", import_id=record.id)),
+    )
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else round((end - start).total_seconds(), 3)
+
+
+def _state(request: Request, record: CsvImport, errors: Page[ImportRowError]) -> ImportState:
+    return ImportState(
+        id=record.id,
+        status=record.status,
+        file_name=record.file_name,
+        size_bytes=record.size_bytes,
+        encoding=record.encoding,
+        delimiter=record.delimiter,
+        dry_run=record.dry_run,
+        attempts=record.attempts,
+        error=record.error,
+        counts=ImportCounts(
+            rows=record.rows_total,
+            created=record.created_count,
+            skipped=record.skipped_count,
+            invalid=record.invalid_count,
+        ),
+        timings=ImportTimings(
+            created_at=record.created_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            queued_seconds=_seconds(record.created_at, record.started_at),
+            processing_seconds=_seconds(record.started_at, record.finished_at),
+        ),
+        errors=errors,
+        errors_csv_url=str(request.url_for("import_errors_csv", import_id=record.id)),
+    )
+
+
+@router.get(
+    "/imports/{import_id}",
+    name="import_status",
+    response_model=ImportState,
+    summary="An import's status, counts, timings and row errors (paginated)",
+    responses=error_responses(401, 403, 404),
+)
+async def import_status(
+    import_id: UUID, request: Request, caller: Importer, session: Session, page: PageQuery
+) -> ImportState:
+    record = await csv_import.get_import(session, caller.company_id, import_id)
+    items, total = await csv_import.row_errors(
+        session, import_id, limit=page.limit, offset=page.offset
+    )
+    errors = Page[ImportRowError](
+        items=[
+            ImportRowError(row_number=e.row_number, field=e.field, message=e.message) for e in items
+        ],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return _state(request, record, errors)
+
+
+@router.get(
+    "/imports/{import_id}/errors.csv",
+    name="import_errors_csv",
+    response_class=StreamingResponse,
+    summary="An import's row errors as CSV (cells that could run as formulas neutralised)",
+    responses={200: {"content": {"text/csv": {}}}, **error_responses(401, 403, 404)},
+)
+async def import_errors_csv(
+    import_id: UUID, request: Request, caller: Importer, session: Session
+) -> StreamingResponse:
+    await csv_import.get_import(session, caller.company_id, import_id)
+    factory = request.app.state.session_factory
+
+    async def lines() -> AsyncIterator[str]:
+        # Its own session: the request's may be closed once the response starts.
+        yield _csv_line(["row_number", "field", "message"])
+        async with factory() as own:
+            async for number, field, message in csv_import.iter_row_errors(own, import_id):
+                yield _csv_line(csv_format.neutralised([str(number), field, message]))
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
+    )

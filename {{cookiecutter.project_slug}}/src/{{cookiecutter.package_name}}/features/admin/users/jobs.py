@@ -1,0 +1,71 @@
+"""Worker jobs of the CSV user import: thin wrappers around the services."""
+
+import asyncio
+import logging
+import threading
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from arq import Retry
+
+from ....lib.config import Settings
+from . import csv_import, csv_processing
+
+logger = logging.getLogger(__name__)
+
+# arq tries a job this many times; a transient failure (Postgres unreachable) is retried
+# after RETRY_BACKOFF_SECONDS * 2**(try - 1), and after the last one the import fails.
+MAX_TRIES = 4
+RETRY_BACKOFF_SECONDS = 5
+# A 50 MB file is about a million rows: minutes, not the 10 min default of other jobs.
+# (A timed-out import rolls back and is retried, so it must be able to finish.)
+TIMEOUT_SECONDS = 3600
+TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, OSError)
+
+
+def libpq_dsn(settings: Settings) -> str:
+    """psycopg wants a plain postgresql:// URL, not SQLAlchemy's postgresql+psycopg://."""
+    return "postgresql://" + settings.database_url.split("://", 1)[1]
+
+
+async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any]:
+    """Process one import; idempotent, so at-least-once delivery is enough."""
+    settings: Settings = ctx["settings"]
+    job_try: int = ctx.get("job_try", 1)
+    stop = threading.Event()
+    dsn = libpq_dsn(settings)
+    try:
+        outcome = await asyncio.to_thread(
+            csv_processing.run_import, dsn, UUID(import_id), stop=stop
+        )
+    except asyncio.CancelledError:
+        # Shutdown or timeout: the thread rolls back at its next batch and lets go.
+        stop.set()
+        raise
+    except csv_processing.ImportCancelledError:
+        raise Retry(defer=RETRY_BACKOFF_SECONDS) from None
+    except TRANSIENT_ERRORS as exc:
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        if job_try < MAX_TRIES:
+            delay = RETRY_BACKOFF_SECONDS * 2 ** (job_try - 1)
+            logger.warning("import %s: %s; retrying in %d s", import_id, reason, delay)
+            raise Retry(defer=delay) from exc
+        try:
+            outcome = await asyncio.to_thread(
+                csv_processing.fail, dsn, UUID(import_id), f"after {job_try} tries: {reason}"
+            )
+        except TRANSIENT_ERRORS:
+            # Still unreachable: the import stays `processing`, and the reconciler
+            # enqueues it again once Postgres answers (MAX_ATTEMPTS bounds it).
+            logger.exception("import %s could not be marked failed", import_id)
+            raise
+    return outcome.as_dict()
+
+
+async def reconcile_csv_imports(ctx: dict[str, Any]) -> dict[str, int]:
+    """Re-enqueue imports Redis lost or a dead worker abandoned (start-up and every minute)."""
+    settings: Settings = ctx["settings"]
+    async with ctx["session_factory"]() as session:
+        result = await csv_import.reconcile(session, ctx["redis"], settings.queue_name)
+    return {"stuck": result.stuck, "enqueued": result.enqueued}

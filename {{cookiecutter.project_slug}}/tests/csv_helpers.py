@@ -1,0 +1,67 @@
+"""Arranging and checking CSV imports in tests."""
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from {{ cookiecutter.package_name }}.features.admin.users import csv_processing
+
+from . import factories as f
+from .conftest import libpq_url
+from .factories import Db
+
+IMPORTS = "/admin/users/imports"
+
+
+def admin(db: Db, company_id: UUID, email: str) -> str:
+    """An admin of the company; returns the token subject to sign in as."""
+    user_id = f.user(db, company_id, email)
+    sub = f"test|{user_id}"
+    db.execute("UPDATE users SET role = 'admin', auth_sub = %s WHERE id = %s", (sub, user_id))
+    return sub
+
+
+async def upload(
+    api: httpx.AsyncClient,
+    headers: dict[str, str],
+    content: bytes,
+    *,
+    name: str = "users.csv",
+    content_type: str = "text/csv",
+    dry_run: bool = False,
+) -> httpx.Response:
+    return await api.post(
+        IMPORTS,
+        params={"dry_run": str(dry_run).lower()},
+        files={"file": (name, content, content_type)},
+        headers=headers,
+    )
+
+
+async def process(database_url: str, import_id: str) -> dict[str, Any]:
+    """Run the worker's processing in this process (the real worker is tested apart)."""
+    outcome = await asyncio.to_thread(
+        csv_processing.run_import, libpq_url(database_url), UUID(import_id)
+    )
+    return outcome.as_dict()
+
+
+def counts(db: Db) -> dict[str, int]:
+    tables = ("csv_imports", "csv_import_chunks", "csv_import_errors", "users", "wallets")
+    return {
+        table: int(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]  # noqa: S608
+        for table in tables
+    }
+
+
+def imported_users(db: Db, company_id: UUID) -> dict[str, tuple[Any, ...]]:
+    """email -> (name, department, job_title, balance) of the company's non-admin users."""
+    rows = db.execute(
+        "SELECT u.email, u.name, u.department, u.job_title, w.compliment_balance"
+        " FROM users AS u LEFT JOIN wallets AS w ON w.user_id = u.id"
+        " WHERE u.company_id = %s AND u.role = 'employee' AND u.auth_sub IS NULL",
+        (company_id,),
+    ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
