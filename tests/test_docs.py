@@ -8,8 +8,10 @@
 - Each how-to is followed literally on a rendered, installed project: blocks with a
   `title="path"` are written (whole files) or applied (`diff` blocks: ` `/`-` lines are
   the text replaced, ` `/`+` lines its replacement, found exactly once), and every `sh`
-  block is run from the project folder; it must exit 0. `console` and untitled blocks
-  are illustrations and are not run. The Portuguese how-tos must carry the same blocks.
+  block is run from the project folder, with DATABASE_URL on a database created empty
+  for the how-tos; it must exit 0 ("add a feature" generates its migration there with
+  the real `alembic revision --autogenerate`). `console` and untitled blocks are
+  illustrations and are not run. The Portuguese how-tos must carry the same blocks.
 """
 
 import re
@@ -323,6 +325,10 @@ def test_howto_followed_literally(installed: tuple[Path, str], page: str) -> Non
             assert done.returncode == 0, f"{page}:\n{script}\n{done.stdout}{done.stderr}"
             commands += 1
     assert commands, f"{page} runs no command"
+    if page == "howto/add-a-feature.md":
+        # The migration is the one `alembic revision --autogenerate` wrote, not a copy.
+        [migration] = (project / "migrations" / "versions").glob("*_department_descriptions.py")
+        assert 'op.create_table(\n        "department_descriptions"' in migration.read_text()
     if page == "howto/add-a-cron-job.md":
         graph = evaluate(project / ".railway" / "railway.py")
         audit = services(graph)["cron-ledger-audit"]
