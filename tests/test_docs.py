@@ -8,10 +8,13 @@
 - Each how-to is followed literally on a rendered, installed project: blocks with a
   `title="path"` are written (whole files) or applied (`diff` blocks: ` `/`-` lines are
   the text replaced, ` `/`+` lines its replacement, found exactly once), and every `sh`
-  block is run from the project folder; it must exit 0. `console` and untitled blocks
-  are illustrations and are not run. The Portuguese how-tos must carry the same blocks.
+  block is run from the project folder, with DATABASE_URL on a database created empty
+  for the how-tos; it must exit 0 ("add a feature" generates its migration there with
+  the real `alembic revision --autogenerate`). `console` and untitled blocks are
+  illustrations and are not run. The Portuguese how-tos must carry the same blocks.
 """
 
+import posixpath
 import re
 import shutil
 import time
@@ -78,17 +81,57 @@ def created_paths(page: str) -> set[str]:
 # --------------------------------------------------------------------------- the site
 
 
-def test_site_builds_strict(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built with `mkdocs build --strict` (warnings are errors)."""
+    built = tmp_path_factory.mktemp("docs-site") / "site"
     started = time.monotonic()
     done = run(
-        [str(TOOLS / "mkdocs"), "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [str(TOOLS / "mkdocs"), "build", "--strict", "--site-dir", str(built)],
         cwd=TEMPLATE,
         env=clean_env(NO_MKDOCS_2_WARNING="1"),
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (tmp_path / "site" / "index.html").is_file()
-    assert (tmp_path / "site" / "pt" / "index.html").is_file()
     assert time.monotonic() - started < 60
+    return built
+
+
+def test_site_builds_strict(site: Path) -> None:
+    assert (site / "index.html").is_file()
+    assert (site / "pt" / "index.html").is_file()
+
+
+# Material's language switcher entries and the head's hreflang links.
+HREFLANG = re.compile(r'<(?:a|link rel="alternate") href="([^"]*)" hreflang="(\w+)"')
+SUB_PATH = "/template-docs"
+
+
+def test_language_switcher_links_to_the_same_page_in_the_other_language(site: Path) -> None:
+    """From every page, served under a sub-path (a GitHub Pages project site), each
+    language's link is relative and opens a built page: the page's own translation, or
+    that language's home when it has none (the English-only reference pages)."""
+    pages = sorted(site.rglob("index.html"))
+    assert len(pages) >= len(PAGES)
+    for page in pages:
+        folder = page.parent.relative_to(site).as_posix().removeprefix(".")
+        portuguese = folder == "pt" or folder.startswith("pt/")
+        inner = folder.removeprefix("pt").strip("/") if portuguese else folder
+        expected = {
+            "en": inner,
+            "pt": f"pt/{inner}".rstrip("/") if (site / "pt" / inner).is_dir() else "pt",
+        }
+        html = page.read_text(encoding="utf-8")
+        assert f'<html lang="{"pt" if portuguese else "en"}"' in html, folder
+        links = HREFLANG.findall(html)
+        assert {lang for _, lang in links} == set(expected), folder
+        for href, lang in links:
+            assert not href.startswith("/"), f"{folder}: {href} is absolute"
+            assert "://" not in href, f"{folder}: {href} is absolute"
+            served = posixpath.normpath(posixpath.join(SUB_PATH, folder, href))
+            assert served == SUB_PATH or served.startswith(f"{SUB_PATH}/"), f"{folder}: {href}"
+            target = served.removeprefix(SUB_PATH).strip("/")
+            assert (site / target / "index.html").is_file(), f"{folder}: {href} is not built"
+            assert target == expected[lang], f"{folder}: {lang} link {href} opens {target!r}"
 
 
 def test_every_page_is_in_the_nav() -> None:
@@ -323,6 +366,10 @@ def test_howto_followed_literally(installed: tuple[Path, str], page: str) -> Non
             assert done.returncode == 0, f"{page}:\n{script}\n{done.stdout}{done.stderr}"
             commands += 1
     assert commands, f"{page} runs no command"
+    if page == "howto/add-a-feature.md":
+        # The migration is the one `alembic revision --autogenerate` wrote, not a copy.
+        [migration] = (project / "migrations" / "versions").glob("*_department_descriptions.py")
+        assert 'op.create_table(\n        "department_descriptions"' in migration.read_text()
     if page == "howto/add-a-cron-job.md":
         graph = evaluate(project / ".railway" / "railway.py")
         audit = services(graph)["cron-ledger-audit"]
