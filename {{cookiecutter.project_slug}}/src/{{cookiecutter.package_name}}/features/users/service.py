@@ -352,8 +352,8 @@ async def sign_in(
     user, company = found
     if user.auth_sub is not None and user.auth_sub != sub:
         raise SignInRefusedError(
-            "the user with this token's email is already linked to another sign-in;"
-            " an admin can tell you which one",
+            "the user with this token's email is already linked to another sign-in"
+            " (another account at the identity provider)",
             code="email_already_linked",
         )
     _check_active(user, company)
