@@ -137,6 +137,9 @@ def settings(database_url: str, jwks_server: JwksServer) -> Settings:
         auth_issuer=ISSUER,
         auth_audience=AUDIENCE,
         auth_jwks_url=jwks_server.url,
+        # The standard claims, whatever a developer's `.env` names (e.g. Auth0's namespaced).
+        auth_email_claim="email",
+        auth_email_verified_claim="email_verified",
     )
 
 

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # AUTH_JWKS_MIN_REFRESH_SECONDS (so a flood of made-up key ids cannot hammer the provider).
     auth_jwks_cache_seconds: float = Field(default=3600, gt=0)
     auth_jwks_min_refresh_seconds: float = Field(default=30, ge=0)
+    # The claims a token carries its email and whether the provider verified it in. A
+    # subject no user has yet is linked, on its first sign-in, to the user with that email
+    # (when verified). Auth0 access tokens carry them only as namespaced custom claims
+    # added by an Action, see the README; e.g.
+    # https://{{ cookiecutter.project_slug }}.example/email
+    auth_email_claim: str = Field(default="email", min_length=1)
+    auth_email_verified_claim: str = Field(default="email_verified", min_length=1)
 
     @field_validator("database_url")
     @classmethod

@@ -1,5 +1,8 @@
 """Who is calling: the user row behind the token's `sub`, and what their role allows.
 
+On a subject's first sign-in the token's verified email links it to its user
+(`service.sign_in`; the claims read are AUTH_EMAIL_CLAIM and AUTH_EMAIL_VERIFIED_CLAIM).
+
     @router.get("/me")
     async def me(caller: CurrentCaller) -> ...
 
@@ -15,12 +18,13 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.auth import Claims, forbidden, token_claims, unauthorized
-from ...lib.dependencies import get_session
+from ...lib.config import Settings
+from ...lib.dependencies import get_app_settings, get_session
 from ..companies.models import Company
+from . import service
 from .models import Role, User
 from .permissions import Permission, has_permission
 
@@ -49,22 +53,22 @@ class Caller:
 async def current_caller(
     claims: Annotated[Claims, Depends(token_claims)],
     session: Annotated[AsyncSession, Depends(get_session)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
 ) -> Caller:
-    """401 unless the token's subject is an active user of an active company."""
-    statement = (
-        select(User, Company)
-        .join(Company, col(User.company_id) == col(Company.id))
-        .where(col(User.auth_sub) == claims["sub"])
-    )
-    row = (await session.exec(statement)).first()
-    if row is None:
-        raise unauthorized("unknown_user", "no user is linked to this token's subject")
-    user, company = row
-    if not user.is_active:
-        raise unauthorized("inactive_user", "this user has been deactivated")
-    if not company.is_active:
-        raise unauthorized("inactive_company", "this user's company has been deactivated")
-    return Caller(user=user, company=company)
+    """401 unless the token's subject is (or, on first sign-in, becomes) an active user."""
+    email = claims.get(settings.auth_email_claim)
+    try:
+        signed_in = await service.sign_in(
+            session,
+            sub=claims["sub"],
+            email=email if isinstance(email, str) else None,
+            email_verified=claims.get(settings.auth_email_verified_claim) is True,
+        )
+    except service.SignInRefusedError as exc:
+        raise unauthorized(exc.code, exc.message) from None
+    if signed_in.linked:
+        await session.commit()
+    return Caller(user=signed_in.user, company=signed_in.company)
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

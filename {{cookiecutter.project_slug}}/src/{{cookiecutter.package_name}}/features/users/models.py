@@ -9,6 +9,9 @@ from sqlmodel import Field, SQLModel
 
 from ...lib.models import timestamp_field
 
+# The longest identity provider subject a user row can carry (`users.auth_sub`).
+AUTH_SUB_MAX_LENGTH = 255
+
 
 class Role(StrEnum):
     employee = "employee"
@@ -38,5 +41,5 @@ class User(SQLModel, table=True):
         sa_type=String(20),
         sa_column_kwargs={"server_default": text("'employee'")},
     )
-    auth_sub: str | None = Field(default=None, max_length=255, unique=True)
+    auth_sub: str | None = Field(default=None, max_length=AUTH_SUB_MAX_LENGTH, unique=True)
     created_at: datetime | None = timestamp_field()

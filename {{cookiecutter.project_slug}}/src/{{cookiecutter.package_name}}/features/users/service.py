@@ -1,4 +1,4 @@
-"""User rules shared by the admin api and the CSV import.
+"""User rules shared by the admin api, the CSV import and sign-in.
 
 Functions take a session and plain values, raise lib/errors AppError subclasses, and
 know nothing of HTTP. They work inside the session's transaction and never commit: the
@@ -6,20 +6,24 @@ caller commits (one request, or one batch of an import), so several changes can 
 one transaction.
 """
 
+import logging
 import re
 from dataclasses import dataclass
 from uuid import UUID
 
 from psycopg.errors import UniqueViolation
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ...lib.errors import ConflictError, DomainRuleError, NotFoundError
+from ...lib.errors import AppError, ConflictError, DomainRuleError, NotFoundError
 from ..companies.models import Company
 from ..wallets.models import BalanceType, TransactionKind, Wallet, WalletTransaction
-from .models import Role, User
+from .models import AUTH_SUB_MAX_LENGTH, Role, User
+
+logger = logging.getLogger(__name__)
 
 NAME_MIN_LENGTH = 2
 NAME_MAX_LENGTH = 200
@@ -49,6 +53,13 @@ class InvalidUserError(DomainRuleError):
 
 class CannotDeactivateSelfError(DomainRuleError):
     code = "cannot_deactivate_self"
+
+
+class SignInRefusedError(AppError):
+    """A genuine token that names no user who may sign in; `code` says why (401)."""
+
+    status_code = 401
+    code = "unknown_user"
 
 
 @dataclass(frozen=True)
@@ -236,3 +247,117 @@ async def deactivate_user(
         session.add(found.user)
         await session.flush()
     return found
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    company: Company
+    # True when this call linked the token's subject to the user: the caller commits.
+    linked: bool
+
+
+# The first-sign-in link: one conditional statement, so that of several first requests
+# at once (with different subjects for one email) exactly one links the row; the others
+# wait for its row lock, see `auth_sub` set, and update nothing.
+_LINK_BY_EMAIL = text("""
+    UPDATE users SET auth_sub = :sub
+    FROM companies
+    WHERE users.email = :email
+      AND users.auth_sub IS NULL
+      AND users.is_active
+      AND companies.id = users.company_id
+      AND companies.is_active
+    RETURNING users.id
+""")
+
+
+async def _user_and_company(
+    session: AsyncSession, where: ColumnElement[bool]
+) -> tuple[User, Company] | None:
+    statement = (
+        select(User, Company).join(Company, col(User.company_id) == col(Company.id)).where(where)
+    )
+    row = (await session.exec(statement)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _check_active(user: User, company: Company) -> None:
+    if not user.is_active:
+        raise SignInRefusedError("this user has been deactivated", code="inactive_user")
+    if not company.is_active:
+        raise SignInRefusedError(
+            "this user's company has been deactivated", code="inactive_company"
+        )
+
+
+def _unknown() -> SignInRefusedError:
+    return SignInRefusedError("no user is linked to this token's subject", code="unknown_user")
+
+
+async def sign_in(
+    session: AsyncSession, *, sub: str, email: str | None, email_verified: bool
+) -> SignedIn:
+    """The active user (and company) behind a verified token's subject.
+
+    A user carries the identity provider's subject (`auth_sub`) from their first sign-in
+    on; users added by an admin or by a CSV import start without one. When no user has
+    `sub` yet, the token's email links it, if the provider says the email is verified:
+    the active user with that email (compared lowercased, as stored) whose `auth_sub` is
+    still empty gets `sub`, in one conditional UPDATE. A user is never re-linked: an
+    email whose user already has another subject is refused. The company always comes
+    from the user's row, so the email cannot reach anyone but that one user.
+
+    Raises SignInRefusedError: `unknown_user`, `email_not_verified`,
+    `email_already_linked`, `inactive_user` or `inactive_company`. When `linked` is
+    True the caller must commit (like every function here, this one never does).
+    """
+    found = await _user_and_company(session, col(User.auth_sub) == sub)
+    if found is not None:
+        _check_active(*found)
+        return SignedIn(*found, linked=False)
+    if email is None or len(sub) > AUTH_SUB_MAX_LENGTH:
+        raise _unknown()
+    if not email_verified:
+        raise SignInRefusedError(
+            "no user is linked to this token's subject, and the token's email is not"
+            " verified: verify it with the identity provider, then sign in again",
+            code="email_not_verified",
+        )
+    email = normalize_email(email)
+    if len(email) > EMAIL_MAX_LENGTH or not _EMAIL.fullmatch(email):
+        raise _unknown()
+
+    try:
+        async with session.begin_nested():
+            conn = await session.connection()
+            linked = (await conn.execute(_LINK_BY_EMAIL, {"sub": sub, "email": email})).first()
+    except IntegrityError as exc:
+        # The same subject was linked to another user (through another email) meanwhile.
+        if not (isinstance(exc.orig, UniqueViolation) and "auth_sub" in str(exc.orig)):
+            raise
+        linked = None
+    if linked is not None:
+        found = await _user_and_company(session, col(User.id) == linked.id)
+        assert found is not None
+        logger.info("user %s signed in for the first time: linked to their subject", linked.id)
+        return SignedIn(*found, linked=True)
+
+    # Nothing linked: say why, from what the database holds now.
+    found = await _user_and_company(session, col(User.auth_sub) == sub)
+    if found is None:
+        found = await _user_and_company(session, col(User.email) == email)
+    if found is None:
+        raise _unknown()
+    user, company = found
+    if user.auth_sub is not None and user.auth_sub != sub:
+        raise SignInRefusedError(
+            "the user with this token's email is already linked to another sign-in"
+            " (another account at the identity provider)",
+            code="email_already_linked",
+        )
+    _check_active(user, company)
+    if user.auth_sub == sub:
+        # Another request with the same subject linked it a moment ago.
+        return SignedIn(user, company, linked=False)
+    raise _unknown()

@@ -64,8 +64,9 @@ async def list_users(
     description=(
         "The user joins the caller's company with a wallet holding the company's weekly "
         "allowance (recorded as one RESET ledger row). The email is lowercased and must "
-        "not belong to anyone yet (409 `email_taken`). The user can sign in once the "
-        "identity provider links them (see `signed_in`)."
+        "not belong to anyone yet (409 `email_taken`). The user's first sign-in with a token "
+        "whose verified email is this one links them to their identity provider subject "
+        "(see `signed_in`)."
     ),
     responses=error_responses(401, 403, 409, 422),
 )
