@@ -22,13 +22,16 @@ AUTH_SETTINGS = {
     "auth0": {"AUTH0_DOMAIN", "AUTH_AUDIENCE"},
     "oidc": {"AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_AUDIENCE"},
 }
+OVERRIDES = ("RAILWAY_GITHUB_REPO", "RAILWAY_GITHUB_BRANCH", "RAILWAY_API_DOMAIN")
+# Optional: passed on to the api only when set where `railway config` runs.
+EMAIL_CLAIMS = ("AUTH_EMAIL_CLAIM", "AUTH_EMAIL_VERIFIED_CLAIM")
 
 
 @pytest.fixture(scope="module")
 def graphs(rendered: dict[str, tuple[Path, Path]]) -> dict[str, dict[str, Any]]:
     """Each answer set's evaluated graph, as the CLI sees it with no overrides set."""
     with pytest.MonkeyPatch.context() as env:
-        for variable in ("RAILWAY_GITHUB_REPO", "RAILWAY_GITHUB_BRANCH", "RAILWAY_API_DOMAIN"):
+        for variable in (*OVERRIDES, *EMAIL_CLAIMS):
             env.delenv(variable, raising=False)
         return {
             name: evaluate(project / ".railway" / "railway.py")
@@ -144,6 +147,21 @@ def test_only_the_api_gets_the_chosen_providers_settings(
     assert set(app["api"]["variables"]) & auth == AUTH_SETTINGS[provider]
     assert set(app["worker"]["variables"]) & auth == set()
     assert set(app["cron-weekly"]["variables"]) & auth == set()
+
+
+def test_email_claims_reach_the_api_only_when_set(
+    rendered: dict[str, tuple[Path, Path]], graphs: dict[str, dict[str, Any]]
+) -> None:
+    assert not set(services(graphs["default"])["api"]["variables"]) & set(EMAIL_CLAIMS)
+    project, _ = rendered["default"]
+    claims = {name: f"https://kudos.example/{name.lower()}" for name in EMAIL_CLAIMS}
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in claims.items():
+            env.setenv(name, value)
+        app = services(evaluate(project / ".railway" / "railway.py"))
+    literals = {name: {"type": "literal", "value": value} for name, value in claims.items()}
+    assert {name: app["api"]["variables"].get(name) for name in EMAIL_CLAIMS} == literals
+    assert not set(app["worker"]["variables"]) & set(EMAIL_CLAIMS)
 
 
 def test_evaluated_with_the_sdk_version_users_install(

@@ -45,6 +45,13 @@ AUTH_VARIABLES = ("AUTH0_DOMAIN", "AUTH_AUDIENCE")
 AUTH_VARIABLES = ("AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_AUDIENCE")
 {%- endif %}
 AUTH_ENV = {name: os.environ.get(name, f"set-{name}-before-deploying") for name in AUTH_VARIABLES}
+# Optional: which token claims carry a verified email, for the first sign-in of a user an
+# admin or an import created (README, "First sign-in"). Passed on only when you set them.
+AUTH_ENV |= {
+    name: os.environ[name]
+    for name in ("AUTH_EMAIL_CLAIM", "AUTH_EMAIL_VERIFIED_CLAIM")
+    if name in os.environ
+}
 # Five fields, UTC (Railway runs cron schedules in UTC).
 WEEKLY_RESET_SCHEDULE = "{{ cookiecutter.weekly_reset_schedule }}"
 
