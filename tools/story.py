@@ -320,8 +320,10 @@ class Stack:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        self.stop()
-        self.delete_queue_keys()
+        try:
+            self.stop()
+        finally:
+            self.delete_queue_keys()
 
     def start(self) -> None:
         self.say(f"$ {shlex.join(['alembic', 'upgrade', 'head'])}")
@@ -390,17 +392,23 @@ class Stack:
         self.say(f"worker polling queue {self.queue_name!r}")
 
     def stop(self) -> list[Stopped]:
-        """SIGTERM to each running process (the api first), each with a deadline."""
-        for name in ("api", "worker"):
-            process = self.processes.get(name)
-            if process is not None and process.running():
-                stopped = process.stop()
-                self.stopped.append(stopped)
-                self.say(
-                    f"{name} stopped {stopped.seconds:.1f} s after SIGTERM "
-                    f"(exit {stopped.returncode}{'' if stopped.clean else ', NOT clean'})"
-                )
-        return self.stopped
+        """SIGTERM to each running process (the api first), each with a deadline.
+
+        All are stopped before anything is said: a narrator that fails (a closed pipe)
+        must not leave a process running.
+        """
+        stopped = [
+            process.stop()
+            for name in ("api", "worker")
+            if (process := self.processes.get(name)) is not None and process.running()
+        ]
+        self.stopped += stopped
+        for each in stopped:
+            self.say(
+                f"{each.name} stopped {each.seconds:.1f} s after SIGTERM "
+                f"(exit {each.returncode}{'' if each.clean else ', NOT clean'})"
+            )
+        return stopped
 
     def delete_queue_keys(self) -> None:
         client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=3)
