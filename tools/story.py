@@ -310,7 +310,7 @@ class Stack:
         try:
             self.start()
         except BaseException:
-            self.stop()
+            self.__exit__(None, None, None)
             raise
         return self
 
@@ -330,9 +330,10 @@ class Stack:
         done = self.run(["alembic", "upgrade", "head"])
         if done.returncode != 0:
             raise self.failure(f"alembic upgrade head failed:\n{done.stdout}{done.stderr}")
-        self.start_api()
+        # The worker first: it starts while the api looks for its port.
         worker = self.start_process("worker", self.worker_command())
         self.say(f"$ {shlex.join(worker.args)}    (pid {worker.popen.pid})")
+        self.start_api()
         self.wait_until_ready()
         self.wait_until_worker_healthy()
 
@@ -991,7 +992,8 @@ class _Story:
                 f"{person.email} as the admin sees them: {user}; expected wallet {want_wallet}"
                 f", active {person.active}",
             )
-            balances[person.email] = (person.compliment, person.redeemable)
+            wallet = user["wallet"] or {"compliment_balance": 0, "redeemable_balance": 0}
+            balances[person.email] = (wallet["compliment_balance"], wallet["redeemable_balance"])
             if person.active:
                 self.verify_own_view(person)
             self.say(
