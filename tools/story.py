@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import redis
@@ -412,11 +412,16 @@ class Stack:
         return stopped
 
     def delete_queue_keys(self) -> None:
+        """The Redis keys of the stack's queue and of the jobs that went through it."""
         client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=3)
         try:
             keys = [self.queue_name, *client.scan_iter(f"{self.queue_name}:*")]
-            for job_id in self.job_ids:
-                keys += client.scan_iter(f"arq:*{job_id}")
+            # Jobs still queued when the worker stopped (its cron's next run) have keys
+            # outside the queue's name, as have the jobs the story enqueued.
+            members = cast(list[bytes], client.zrange(self.queue_name, 0, -1))
+            queued = [job.decode() for job in members]
+            for job_id in [*self.job_ids, *queued]:
+                keys += client.scan_iter(f"arq:*:{job_id}")
             client.delete(*keys)
         except redis.RedisError:
             pass  # cleaning up only; the story's own outcome is what matters
