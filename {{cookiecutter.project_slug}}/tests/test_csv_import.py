@@ -108,7 +108,7 @@ async def test_upload_answers_202_and_the_import_completes(
         " FROM wallet_transactions AS t JOIN users AS u ON u.id = t.user_id"
         " WHERE u.email = 'bruno@acme.example'"
     ).fetchall()
-    assert ledger == [("RESET", "COMPLIMENT", 80, 0, 80, "initial allowance")]
+    assert ledger == [("RESET", "COMPLIMENT", 80, 0, 80, "Initial weekly allowance")]
 
 
 async def test_every_kind_of_bad_row_is_reported_exactly(

@@ -189,7 +189,7 @@ async def test_a_worker_killed_mid_file_is_resumed_exactly_once(
         "SELECT (SELECT count(*) FROM users WHERE company_id = %(c)s),"
         " (SELECT count(*) FROM wallets AS w JOIN users AS u ON u.id = w.user_id"
         "  WHERE u.company_id = %(c)s),"
-        " (SELECT count(*) FROM wallet_transactions WHERE reason = 'initial allowance')",
+        " (SELECT count(*) FROM wallet_transactions WHERE reason = 'Initial weekly allowance')",
         {"c": acme},
     ).fetchone()
     assert totals == (rows + 1, rows, rows)

@@ -1,4 +1,9 @@
-"""Developer commands: `python -m {{ cookiecutter.package_name }}.cli dev-token --email ...`.
+"""Commands: `python -m {{ cookiecutter.package_name }}.cli create-company|dev-token ...`.
+
+`create-company` adds a company and its first admin, in one transaction: how a new
+deployment (or a new tenant) gets its first user. The admin has no identity provider
+subject yet; their first token with a verified email links them (README, "First
+sign-in"). It prints one line of JSON with the new ids.
 
 `dev-token` signs in locally without an identity provider. It creates an RSA key pair
 once in `.dev-keys/` (git-ignored; `--keys-dir` to change), writes its public half as
@@ -8,7 +13,7 @@ the user to a local subject (`dev|<user id>`) when it has none, and prints an RS
 token for that user with the configured AUTH_ISSUER and AUTH_AUDIENCE. The api accepts
 it when started with `AUTH_JWKS_URL=file:.dev-keys/jwks.json` (see `.env.example`).
 
-It refuses to run with ENVIRONMENT=production.
+`dev-token` refuses to run with ENVIRONMENT=production.
 """
 
 import argparse
@@ -32,10 +37,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from .features.companies.models import Company
+from .features.companies.service import create_company
 from .features.users.models import Role, User
+from .features.users.service import create_user
 from .lib.auth import ALGORITHM
 from .lib.config import AuthConfigError, Settings, get_settings
 from .lib.database import create_session_factory, engine_scope
+from .lib.errors import AppError
 
 DEFAULT_KEYS_DIR = Path(".dev-keys")
 PRIVATE_KEY_FILE = "private.pem"
@@ -138,10 +146,7 @@ def mint(
 
 
 def dev_token(args: argparse.Namespace) -> int:
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        raise CommandError(f"bad configuration: {exc}") from exc
+    settings = load_settings()
     if settings.environment == "production":
         raise CommandError("refusing to mint development tokens with ENVIRONMENT=production")
     try:
@@ -167,7 +172,7 @@ def dev_token(args: argparse.Namespace) -> int:
     try:
         user = asyncio.run(ensure_user(settings, email, role, args.name))
     except (SQLAlchemyError, OSError) as exc:
-        raise CommandError(f"database: {type(exc).__name__}: {exc}") from exc
+        raise database_error(exc) from exc
     print(mint(key, kid, issuer=auth.issuer, audience=auth.audience, user=user, ttl=args.ttl))
     print(
         f"dev-token: token for {user.email} ({user.role}), valid {args.ttl} s: "
@@ -177,13 +182,79 @@ def dev_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def database_error(exc: Exception) -> CommandError:
+    """One line: the driver's first line, without SQLAlchemy's statement and link."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return CommandError(f"database: {type(cause).__name__}: {first}")
+
+
+def load_settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        raise CommandError(f"bad configuration: {exc}") from exc
+
+
+async def add_company(settings: Settings, args: argparse.Namespace) -> dict[str, str]:
+    """The company and its admin, both or neither."""
+    async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
+        async with session.begin():
+            company = await create_company(
+                session,
+                name=args.name,
+                email_domain=args.domain,
+                weekly_allowance=args.allowance,
+            )
+            admin = await create_user(
+                session, company, name=args.admin_name, email=args.admin_email, role=Role.admin
+            )
+        return {
+            "company_id": str(company.id),
+            "company": company.name,
+            "email_domain": company.email_domain,
+            "admin_id": str(admin.user.id),
+            "admin_email": admin.user.email,
+        }
+
+
+def create_company_command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    try:
+        created = asyncio.run(add_company(settings, args))
+    except AppError as exc:
+        raise CommandError(str(exc)) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise database_error(exc) from exc
+    print(json.dumps(created))
+    print(
+        f"create-company: {created['admin_email']} is admin of {created['company']}; "
+        "their first token with that verified email signs them in",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}.cli")
     commands = root.add_subparsers(dest="command", required=True)
+    company = commands.add_parser(
+        "create-company",
+        help="add a company and its first admin",
+        description=__doc__.split("\n\n", 2)[1] if __doc__ else None,
+    )
+    company.add_argument("--name", required=True, help="the company's name")
+    company.add_argument("--domain", required=True, help="its email domain, e.g. acme.example")
+    company.add_argument("--admin-email", required=True)
+    company.add_argument("--admin-name", required=True)
+    company.add_argument(
+        "--allowance", type=int, default=100, help="weekly allowance, 50..500 (default 100)"
+    )
+    company.set_defaults(handler=create_company_command)
     token = commands.add_parser(
         "dev-token",
         help="print a locally signed token for a user (created if missing)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__.split("\n\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     token.add_argument("--email", required=True)

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # One Redis can serve several deployments (or test runs) with distinct queues.
+    # The queue's Redis key. It does not namespace arq's job and result keys
+    # (`arq:job:<id>`): deployments sharing a Redis need their own database number.
     queue_name: str = "{{ cookiecutter.project_slug }}:queue"
     database_pool_size: int = Field(default=5, ge=1)
     # Readiness checks must answer before Railway's health check gives up.

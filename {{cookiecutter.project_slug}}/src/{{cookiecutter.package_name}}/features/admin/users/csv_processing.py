@@ -29,6 +29,7 @@ from uuid import UUID
 
 import psycopg
 
+from ...users.service import INITIAL_ALLOWANCE_REASON
 from . import csv_format
 from .csv_import import IMPORT_LOCK_NAMESPACE
 from .import_models import ImportStatus
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 BATCH_ROWS = 10_000
 # After this many started attempts an import is failed instead of tried again.
 MAX_ATTEMPTS = 5
-INITIAL_ALLOWANCE_REASON = "initial allowance"
 
 
 class ImportCancelledError(Exception):
@@ -197,7 +197,7 @@ _EXISTING = """
 """
 
 # Users, their wallets at the company's allowance, and one ledger row each saying so:
-# the same rule as creating one user (previous balance 0, reason "initial allowance").
+# the same rule as creating one user (previous balance 0, reason INITIAL_ALLOWANCE_REASON).
 _INSERT = """
     WITH new_users AS (
         INSERT INTO users (company_id, email, name, department, job_title)
