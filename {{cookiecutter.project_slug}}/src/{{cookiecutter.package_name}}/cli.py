@@ -1,4 +1,4 @@
-"""Developer commands: `python -m {{ cookiecutter.package_name }}.cli dev-token --email ...`.
+"""Developer commands: `python -m {{ cookiecutter.package_name }}.cli dev-token ...`.
 
 `dev-token` signs in locally without an identity provider. It creates an RSA key pair
 once in `.dev-keys/` (git-ignored; `--keys-dir` to change), writes its public half as

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     environment: Literal["development", "production", "test"] = "development"
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}"
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}",
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     # One Redis can serve several deployments (or test runs) with distinct queues.
     queue_name: str = "{{ cookiecutter.project_slug }}:queue"
