@@ -4,6 +4,7 @@ copier.yml holds the same rules as Jinja validators; tests/test_answers.py check
 that both tools refuse the same answers.
 """
 
+import json
 import keyword
 import re
 import sys
@@ -29,6 +30,12 @@ RESERVED = {
     "json",
     "logging",
 }
+# The slug and the package name also name databases (`<package>_migrate_<8 hex>` must fit
+# Postgres's 63-byte identifiers), DNS labels (`<slug>.example`) and import lines that
+# must stay under the project's 100-column limit; the name is a title (FastAPI's).
+MAX_NAME = 60
+MAX_SLUG = 40
+MAX_PACKAGE = 40
 AUTH_PROVIDERS = ("auth0", "oidc")
 CRON_ITEM = re.compile(r"^(\*|[0-9]+(-[0-9]+)?)(/[1-9][0-9]*)?$")
 CRON_FIELDS = (
@@ -62,13 +69,20 @@ def cron_error(expr: str) -> str | None:
 
 def errors(answers: dict[str, str]) -> list[str]:
     found: list[str] = []
-    if not answers["project_name"].strip():
+    name = answers["project_name"]
+    if not name.strip():
         found.append("project_name: must not be empty")
+    elif len(name) > MAX_NAME:
+        found.append(f"project_name: must be at most {MAX_NAME} characters (it has {len(name)})")
     slug = answers["project_slug"]
     if not SLUG.match(slug):
         found.append(
             f"project_slug: '{slug}' must be lowercase letters, digits and single hyphens, "
             "starting with a letter (e.g. my-service)"
+        )
+    elif len(slug) > MAX_SLUG:
+        found.append(
+            f"project_slug: '{slug}' must be at most {MAX_SLUG} characters (it has {len(slug)})"
         )
     package = answers["package_name"]
     if (
@@ -80,7 +94,12 @@ def errors(answers: dict[str, str]) -> list[str]:
             f"package_name: '{package}' must be a lowercase Python identifier (letters, "
             "digits, underscores) that is not a keyword or a module the project imports"
         )
-    for key in ("description", "author_name"):
+    elif len(package) > MAX_PACKAGE:
+        found.append(
+            f"package_name: '{package}' must be at most {MAX_PACKAGE} characters "
+            f"(it has {len(package)})"
+        )
+    for key in ("project_name", "description", "author_name"):
         value = answers[key]
         if any(ch in value for ch in '\n"\\'):
             found.append(f"{key}: must be one line without double quotes or backslashes")
@@ -98,16 +117,9 @@ def errors(answers: dict[str, str]) -> list[str]:
 
 
 def main() -> int:
-    answers = {
-        "project_name": """{{ cookiecutter.project_name }}""",
-        "project_slug": """{{ cookiecutter.project_slug }}""",
-        "package_name": """{{ cookiecutter.package_name }}""",
-        "description": """{{ cookiecutter.description }}""",
-        "author_name": """{{ cookiecutter.author_name }}""",
-        "author_email": """{{ cookiecutter.author_email }}""",
-        "weekly_reset_schedule": """{{ cookiecutter.weekly_reset_schedule }}""",
-        "auth_provider": """{{ cookiecutter.auth_provider }}""",
-    }
+    # As JSON (with quotes and backslashes escaped): an answer that holds them reaches the
+    # checks intact instead of breaking this file's syntax.
+    answers: dict[str, str] = json.loads(r"""{{ cookiecutter | tojson }}""")
     found = errors(answers)
     for line in found:
         print(f"error: {line}", file=sys.stderr)

@@ -30,6 +30,30 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
     },
 }
 
+# The longest and the shortest names the answer checks accept (MAX_NAME, MAX_SLUG and
+# MAX_PACKAGE in hooks/pre_gen_project.py; a one-letter name), with a description long
+# enough to wrap and an empty one: every templated line must pass ruff at both ends.
+# Rendered and checked statically by tests/test_option_matrix.py, never installed.
+NAME_EXTREMES: dict[str, dict[str, str]] = {
+    "longest-names": {
+        "project_name": "Very Long Recognition Platform for the Whole Company Group A",
+        "project_slug": "very-long-recognition-platform-for-acmex",
+        "package_name": "very_long_recognition_platform_for_acmey",
+        "description": " ".join(["A description far longer than the project's line limit."] * 4),
+        "author_name": "Maria Aparecida dos Santos Oliveira de Albuquerque Cavalcanti",
+        "author_email": "maria.aparecida.dos.santos.oliveira@subsidiary.acme.example",
+        "python_version": "3.11",
+        "weekly_reset_schedule": "*/15 9-17 * * 1-5",
+        "auth_provider": "oidc",
+    },
+    "shortest-names": {
+        "project_name": "Q",
+        "project_slug": "q",
+        "package_name": "q",
+        "description": "",
+    },
+}
+
 
 def answer(answers: dict[str, str], key: str) -> str:
     """The value a render used: the given answer, else cookiecutter.json's default."""

@@ -2,8 +2,11 @@
 
 The combinations are every choice question in cookiecutter.json (each of its choices)
 times a few weekly reset schedules; a new choice question joins the matrix by itself.
+The longest and the shortest names the answer checks accept are rendered too
+(helpers.NAME_EXTREMES), as every templated line must pass ruff at any name length.
 The checks need no install: syntax, ruff, no leftover Jinja, the Railway graph, the
-compose and workflow schemas, and the Python version in the Dockerfile and the CI matrix.
+compose and workflow schemas, the Python version in the Dockerfile and the CI matrix,
+and (for the names) `uv lock --check` against the shipped lock.
 No answer constrains another, so there is no invalid combination to refuse; an answer
 outside its question's choices is refused before anything is written.
 """
@@ -20,9 +23,12 @@ import yaml
 
 from .helpers import (
     LEFTOVER,
+    NAME_EXTREMES,
     TEMPLATE,
     TOOLS,
+    answer,
     check_jsonschema,
+    clean_env,
     cookiecutter,
     copier,
     render_cookiecutter,
@@ -39,24 +45,25 @@ COMBINATIONS = {
     )
     for values in itertools.product(*CHOICES.values(), SCHEDULES)
 }
+RENDERS = {**COMBINATIONS, **NAME_EXTREMES}
 WORKFLOWS = Path(".github") / "workflows"
 
 
 @pytest.fixture(scope="module")
 def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every combination rendered with cookiecutter, two at a time (the machine's cores)."""
+    """Every combination and name extreme rendered with cookiecutter, two at a time."""
     base = tmp_path_factory.mktemp("matrix")
 
     def render(combination: str) -> tuple[str, Path]:
-        out = base / str(list(COMBINATIONS).index(combination))
+        out = base / str(list(RENDERS).index(combination))
         out.mkdir()
-        return combination, render_cookiecutter(COMBINATIONS[combination], out)
+        return combination, render_cookiecutter(RENDERS[combination], out)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(render, COMBINATIONS))
+        return dict(pool.map(render, RENDERS))
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS)
+@pytest.mark.parametrize("combination", RENDERS)
 def test_renders_clean_python(matrix: dict[str, Path], combination: str) -> None:
     project = matrix[combination]
     for path in project.rglob("*.py"):
@@ -74,10 +81,10 @@ def test_renders_clean_python(matrix: dict[str, Path], combination: str) -> None
         assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS)
+@pytest.mark.parametrize("combination", RENDERS)
 def test_deploy_files_follow_the_answers(matrix: dict[str, Path], combination: str) -> None:
-    project, answers = matrix[combination], COMBINATIONS[combination]
-    python = answers["python_version"]
+    project, answers = matrix[combination], RENDERS[combination]
+    python = answer(answers, "python_version")
     dockerfile = (project / "Dockerfile").read_text()
     assert re.findall(r"^ARG PYTHON_VERSION=(.*)$", dockerfile, re.MULTILINE) == [python]
     # CI tests the Docker image's Python and the oldest one the project supports.
@@ -92,7 +99,16 @@ def test_deploy_files_follow_the_answers(matrix: dict[str, Path], combination: s
     assert {python, oldest} <= tested
     graph = services(evaluate(project / ".railway" / "railway.py"))
     assert set(graph) == {"api", "worker", "cron-weekly"}
-    assert graph["cron-weekly"]["deploy"]["cronSchedule"] == answers["weekly_reset_schedule"]
+    assert graph["cron-weekly"]["deploy"]["cronSchedule"] == answer(
+        answers, "weekly_reset_schedule"
+    )
+
+
+@pytest.mark.parametrize("name", NAME_EXTREMES)
+def test_the_lock_matches_at_any_name_length(matrix: dict[str, Path], name: str) -> None:
+    """The shipped uv.lock names the project by its slug; uv accepts it at both ends."""
+    done = run([str(TOOLS / "uv"), "lock", "--check", "--offline"], matrix[name], clean_env())
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,15 @@ from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from {{ cookiecutter.package_name }}.features.wallets.service import ResetSummary, reset_weekly_balances
+from {{ cookiecutter.package_name }}.features.wallets.service import (
+    ResetSummary,
+    reset_weekly_balances,
+)
 from {{ cookiecutter.package_name }}.lib.config import Settings
-from {{ cookiecutter.package_name }}.lib.database import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.lib.database import (
+    create_engine,
+    create_session_factory,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.lib.config import Settings
-from {{ cookiecutter.package_name }}.lib.database import create_engine, create_session_factory
+from {{ cookiecutter.package_name }}.lib.database import (
+    create_engine,
+    create_session_factory,
+)
 from {{ cookiecutter.package_name }}.lib.queue import health_check_key
 
 from .factories import Db

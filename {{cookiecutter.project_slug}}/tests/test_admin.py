@@ -20,7 +20,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.features.companies import service as companies
 from {{ cookiecutter.package_name }}.features.users import service as users
-from {{ cookiecutter.package_name }}.features.wallets.service import period_start_for, reset_weekly_balances
+from {{ cookiecutter.package_name }}.features.wallets.service import (
+    period_start_for,
+    reset_weekly_balances,
+)
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.queue import create_queue
 

@@ -13,7 +13,10 @@ import pytest
 from psycopg import errors
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from {{ cookiecutter.package_name }}.features.compliments.service import check_compliment, send_compliment
+from {{ cookiecutter.package_name }}.features.compliments.service import (
+    check_compliment,
+    send_compliment,
+)
 from {{ cookiecutter.package_name }}.lib.errors import DomainRuleError, NotFoundError
 
 from . import factories as f

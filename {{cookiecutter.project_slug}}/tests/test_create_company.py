@@ -12,6 +12,7 @@ from .factories import Db
 from .test_auth_link import first_sign_in
 from .tokens import SigningKey
 
+CLI = "{{ cookiecutter.package_name }}.cli"
 ACME = [
     "--name",
     "Acme",
@@ -26,7 +27,7 @@ ACME = [
 
 def create_company(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli", "create-company", *args],
+        [sys.executable, "-m", CLI, "create-company", *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

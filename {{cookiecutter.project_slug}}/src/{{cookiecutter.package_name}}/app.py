@@ -39,7 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await queue.aclose()
             await engine.dispose()
 
-    app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
+    app = FastAPI(
+        title="{{ cookiecutter.project_name }}",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     install_error_handlers(app)
     install_auth(app, verifier)

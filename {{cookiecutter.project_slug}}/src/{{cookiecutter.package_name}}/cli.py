@@ -1,4 +1,4 @@
-"""Commands: `python -m {{ cookiecutter.package_name }}.cli create-company|dev-token ...`.
+"""Commands: `create-company` (the first admin) and `dev-token` (a local sign-in).
 
 `create-company` adds a company and its first admin, in one transaction: how a new
 deployment (or a new tenant) gets its first user. The admin has no identity provider

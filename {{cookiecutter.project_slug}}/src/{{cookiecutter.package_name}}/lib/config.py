@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     environment: Literal["development", "production", "test"] = "development"
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}"
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}",
+    )
     redis_url: str = "redis://127.0.0.1:6379/0"
     # The queue's Redis key. It does not namespace arq's job and result keys
     # (`arq:job:<id>`): deployments sharing a Redis need their own database number.
