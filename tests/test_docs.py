@@ -42,7 +42,10 @@ FENCE = re.compile(
 INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 TITLE = re.compile(r'title="([^"]+)"')
 # File-like names: a known extension (or a folder, with a trailing slash).
-EXTENSION = re.compile(r"\.(?:py|md|toml|yaml|yml|ini|txt|sh|lock|json|mako|example|typed)$")
+# (`.example` only as `.env.example`: `acme.example` is an example domain, not a file.)
+EXTENSION = re.compile(
+    r"\.(?:py|md|toml|yaml|yml|ini|txt|sh|lock|json|mako|typed)$|\.env\.example$"
+)
 PATHLIKE = re.compile(r"[\w.<>*/-]+(?:::\w+)?")
 PLACEHOLDER = re.compile(r"<[\w-]+>")
 MODULE_REF = re.compile(r"<pkg>((?:\.\w+)+)(?::(\w+))?")
