@@ -116,7 +116,7 @@ def test_http_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     )
     assert code == 0, output
     for name in ("GET /health", "POST /compliments"):
-        line = rf"^{name} +200 requests +[\d,]+ req/s +p50 +[\d.]+ ms +p99 +[\d.]+ ms$"
+        line = rf"^{name} +200 requests +[\d,]+ req/s +p50 +[\d.]+ ms +p99 +[\d.]+ ms +\(CPU: "
         assert re.search(line, output, re.MULTILINE), output
     assert re.search(r"^ratio \(compliments / health, requests/s\): \d+\.\d\d$", output, re.M)
     assert "checked: 200 compliments stored (all 201)" in output

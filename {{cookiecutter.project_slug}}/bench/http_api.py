@@ -6,8 +6,9 @@ In a database of its own (migrated, then seeded with one company and `--senders`
 each holding exactly the coins of their share of the compliments, as a RESET ledger
 row), starts the api as a subprocess (uvicorn, one process, the default connection
 pool, no access log) on a free port and drives it with `--concurrency` concurrent
-clients (one httpx.AsyncClient, keep-alive connections), each request signed with the
-sender's own RS256 token:
+clients (each an httpx.AsyncClient with one keep-alive connection: one client sharing a
+pool costs three times the CPU per request, and the client would be what is measured),
+each request signed with the sender's own RS256 token:
 
 1. the baseline: `--requests` GET /health (no token, no database);
 2. `--requests` POST /compliments of 5 coins, spread over the senders round-robin,
@@ -39,7 +40,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,10 @@ class Phase:
     seconds: float
     latencies: list[float]
     statuses: Counter[int]
+    # CPU time over wall time, of this process (the clients) and of the server: one of
+    # them near 100 % is what limits the rate.
+    client_cpu: float
+    server_cpu: float
 
     @property
     def rate(self) -> float:
@@ -93,6 +98,7 @@ class Phase:
         return (
             f"{self.name:<18} {len(self.latencies):7,} requests {self.rate:9,.0f} req/s"
             f"   p50 {self.percentile(50):7.1f} ms   p99 {self.percentile(99):7.1f} ms"
+            f"   (CPU: clients {self.client_cpu:4.0%}, server {self.server_cpu:4.0%})"
         )
 
 
@@ -226,25 +232,39 @@ def wait_http(url: str, proc: "subprocess.Popen[bytes]", log: Path, timeout: flo
 Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def drive(
-    client: httpx.AsyncClient, name: str, requests: int, concurrency: int, send: Send
+    clients: list[httpx.AsyncClient], name: str, requests: int, send: Send, server: int
 ) -> Phase:
-    """`requests` calls of `send(client, k)`, `concurrency` at a time, each timed."""
+    """`requests` calls of `send(client, k)`, one at a time per client, each timed."""
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     # One iterator shared by the clients: each takes the next request when it is free.
     indexes = iter(range(requests))
 
-    async def one_client() -> None:
+    async def one_client(client: httpx.AsyncClient) -> None:
         for k in indexes:
             started = time.perf_counter()
             response = await send(client, k)
             latencies.append(time.perf_counter() - started)
             statuses[response.status_code] += 1
 
-    started = time.perf_counter()
-    await asyncio.gather(*(one_client() for _ in range(concurrency)))
-    return Phase(name, time.perf_counter() - started, latencies, statuses)
+    started, cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_seconds(server)
+    await asyncio.gather(*(one_client(client) for client in clients))
+    seconds = time.perf_counter() - started
+    return Phase(
+        name,
+        seconds,
+        latencies,
+        statuses,
+        client_cpu=(time.process_time() - cpu) / seconds,
+        server_cpu=(cpu_seconds(server) - server_cpu) / seconds,
+    )
 
 
 async def measure(
@@ -253,9 +273,15 @@ async def measure(
     users: list[uuid.UUID],
     pairs: list[tuple[int, int]],
     concurrency: int,
+    server: int,
 ) -> tuple[Phase, Phase]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=1), timeout=60)
+            )
+            for _ in range(concurrency)
+        ]
 
         async def health(client: httpx.AsyncClient, k: int) -> httpx.Response:
             return await client.get("/health")
@@ -269,11 +295,11 @@ async def measure(
             return await client.post("/compliments", json=body, headers=headers[sender])
 
         # Warm-up, not measured: connections opened, signing keys fetched, pool filled.
-        warm = await drive(client, "warm-up", 4 * concurrency, concurrency, me)
+        warm = await drive(clients, "warm-up", 4 * concurrency, me, server)
         if set(warm.statuses) != {200}:
             raise SystemExit(f"GET /me during the warm-up: {dict(warm.statuses)}")
-        baseline = await drive(client, "GET /health", len(pairs), concurrency, health)
-        sent = await drive(client, "POST /compliments", len(pairs), concurrency, compliment)
+        baseline = await drive(clients, "GET /health", len(pairs), health, server)
+        sent = await drive(clients, "POST /compliments", len(pairs), compliment, server)
     return baseline, sent
 
 
@@ -334,7 +360,9 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
         try:
             base = f"http://127.0.0.1:{port}"
             wait_http(f"{base}/health", api, log)
-            baseline, sent = asyncio.run(measure(base, headers, users, pairs, options.concurrency))
+            baseline, sent = asyncio.run(
+                measure(base, headers, users, pairs, options.concurrency, api.pid)
+            )
         finally:
             api.terminate()
             try:
