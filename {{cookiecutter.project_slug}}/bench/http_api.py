@@ -14,8 +14,9 @@ each request signed with the sender's own RS256 token:
 2. `--requests` POST /compliments of 5 coins, spread over the senders round-robin,
    each to a different colleague in turn.
 
-Prints requests/s, p50 and p99 latency of both and their ratio, then checks that every
-compliment got a 201, that the compliments table holds exactly that many, that every
+Prints requests/s, p50 and p99 latency of both (with the CPU share of the clients and of
+the server: the one near 100 % is what limits the rate) and their ratio, then checks that
+every compliment got a 201, that the compliments table holds exactly that many, that every
 sender spent exactly their coins and every receiver got theirs, and that every wallet
 equals the sum of its ledger rows. Needs Postgres and Redis (DATABASE_URL, REDIS_URL, as
 the app); the bench_ database and the server are gone on exit, failure and Ctrl-C
