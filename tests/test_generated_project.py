@@ -1,5 +1,6 @@
 """Each rendered project, installed in a fresh virtualenv, passes its own checks and tests."""
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,23 @@ def test_csv_import_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     assert code == 0, output
     assert "ratio" in output.lower()
     assert "worker peak RSS" in output
+
+
+def test_http_benchmark_runs_on_a_small_dataset(project: Path) -> None:
+    code, output = uv_run(
+        project,
+        "python",
+        "bench/http_api.py",
+        "--senders",
+        "10",
+        "--requests",
+        "200",
+        "--concurrency",
+        "4",
+    )
+    assert code == 0, output
+    for name in ("GET /health", "POST /compliments"):
+        line = rf"^{name} +200 requests +[\d,]+ req/s +p50 +[\d.]+ ms +p99 +[\d.]+ ms +\(CPU: "
+        assert re.search(line, output, re.MULTILINE), output
+    assert re.search(r"^ratio \(compliments / health, requests/s\): \d+\.\d\d$", output, re.M)
+    assert "checked: 200 compliments stored (all 201)" in output

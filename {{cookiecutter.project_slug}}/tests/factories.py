@@ -32,12 +32,14 @@ def user(
     active: bool = True,
     compliment: int | None = None,
     redeemable: int = 0,
+    user_id: UUID | None = None,
 ) -> UUID:
-    """A user, with a wallet holding `compliment` coins unless it is None."""
+    """A user, with a wallet holding `compliment` coins unless it is None; `user_id` to
+    choose their id."""
     row = db.execute(
-        "INSERT INTO users (company_id, email, name, is_active) VALUES (%s, %s, %s, %s)"
-        " RETURNING id",
-        (company_id, email, email.split("@")[0].title(), active),
+        "INSERT INTO users (id, company_id, email, name, is_active)"
+        " VALUES (coalesce(%s, gen_random_uuid()), %s, %s, %s, %s) RETURNING id",
+        (user_id, company_id, email, email.split("@")[0].title(), active),
     ).fetchone()
     assert row is not None
     user_id = UUID(str(row[0]))
@@ -59,10 +61,17 @@ def member(
     active: bool = True,
     compliment: int | None = None,
     redeemable: int = 0,
+    user_id: UUID | None = None,
 ) -> UUID:
     """A user who can sign in: their token subject (`auth_sub`) is their email."""
     user_id = user(
-        db, company_id, email, active=active, compliment=compliment, redeemable=redeemable
+        db,
+        company_id,
+        email,
+        active=active,
+        compliment=compliment,
+        redeemable=redeemable,
+        user_id=user_id,
     )
     db.execute("UPDATE users SET auth_sub = %s, role = %s WHERE id = %s", (email, role, user_id))
     return user_id

@@ -398,10 +398,11 @@ async def test_an_admin_reads_only_users_of_the_own_company(
     for user_id in (tenants.globex_employee, tenants.globex_admin, uuid4()):
         response = await api.get(f"/admin/users/{user_id}", headers=bearer(ACME_ADMIN))
         assert_error(response, 404, "user_not_found")
+    # Only an id names a user: any other path segment is no resource at all.
     assert_error(
         await api.get("/admin/users/not-a-uuid", headers=bearer(ACME_ADMIN)),
-        422,
-        "validation_error",
+        404,
+        "not_found",
     )
 
 

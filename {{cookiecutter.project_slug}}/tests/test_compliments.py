@@ -632,7 +632,11 @@ async def test_the_openapi_schema_documents_models_errors_and_examples(
         return str(response["content"]["application/json"]["schema"]["$ref"]).split("/")[-1]
 
     expected = {
-        ("post", "/compliments"): ("201", "ComplimentOut", {"401", "403", "404", "409", "422"}),
+        ("post", "/compliments"): (
+            "201",
+            "ComplimentOut",
+            {"400", "401", "403", "404", "409", "422"},
+        ),
         ("get", "/compliments"): ("200", "Page_ComplimentOut_", {"401", "403", "422"}),
         ("get", "/colleagues"): ("200", "Page_Colleague_", {"401", "403", "422"}),
         ("get", "/me/wallet"): ("200", "WalletBalances", {"401", "403"}),

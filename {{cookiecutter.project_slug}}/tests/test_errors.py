@@ -84,6 +84,27 @@ async def test_unknown_paths_and_methods(client: httpx.AsyncClient) -> None:
     assert (missing.status_code, envelope(missing)["code"]) == (404, "not_found")
     wrong = await client.delete("/health")
     assert (wrong.status_code, envelope(wrong)["code"]) == (405, "method_not_allowed")
+    assert wrong.headers["allow"] == "GET"
+
+
+async def test_a_405_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    """Starlette names only the first route's methods; `/compliments` has two routes."""
+    wrong = await client.put("/compliments")
+    assert (wrong.status_code, envelope(wrong)["code"]) == (405, "method_not_allowed")
+    assert wrong.headers["allow"] == "GET, POST"
+    # Not `GET /admin/users/{user_id}` refusing "imports" as an id.
+    listing = await client.get("/admin/users/imports")
+    assert (listing.status_code, listing.headers["allow"]) == (405, "POST")
+
+
+async def test_an_unreadable_json_body_is_a_400_in_the_envelope(
+    client: httpx.AsyncClient,
+) -> None:
+    """Bytes that are not UTF-8 cannot even be parsed as JSON (documented as 400)."""
+    response = await client.post(
+        "/_probe/validate", content=b"\xff\xfe{", headers={"Content-Type": "application/json"}
+    )
+    assert (response.status_code, envelope(response)["code"]) == (400, "http_error")
 
 
 async def test_unexpected_errors_hide_details_and_log_the_request_id(

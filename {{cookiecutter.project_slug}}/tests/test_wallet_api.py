@@ -214,6 +214,9 @@ async def test_from_after_to_is_refused_in_the_common_envelope(
         ({"balance_type": "compliment"}, ["query", "balance_type"]),
         ({"from": "yesterday"}, ["query", "from"]),
         ({"to": "2026-13-01T00:00:00Z"}, ["query", "to"]),
+        # Numbers would otherwise be read as Unix timestamps.
+        ({"to": "0.5"}, ["query", "to"]),
+        ({"from": "1700000000"}, ["query", "from"]),
         ({"limit": "0"}, ["query", "limit"]),
         ({"limit": "201"}, ["query", "limit"]),
         ({"offset": "-1"}, ["query", "offset"]),

@@ -29,7 +29,7 @@ Session = Annotated[AsyncSession, Depends(get_session)]
         "`insufficient_balance` when the caller's compliment balance cannot cover the coins; "
         "422 for a broken rule (`self_compliment`, `receiver_inactive`, or a validation error)."
     ),
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422),
 )
 async def send_compliment(
     caller: Annotated[Caller, Depends(require(Permission.send_compliments))],

@@ -2,6 +2,7 @@
 
 from fastapi import APIRouter, status
 
+from ...lib.errors import ErrorEnvelope
 from .dependencies import CurrentCaller
 from .schemas import Me
 
@@ -16,6 +17,7 @@ router = APIRouter(tags=["users"])
     summary="The signed-in user",
     responses={
         status.HTTP_401_UNAUTHORIZED: {
+            "model": ErrorEnvelope,
             "description": "No token, an invalid one, or no active user behind it",
             "content": {"application/json": {"example": ERROR_EXAMPLE}},
         },

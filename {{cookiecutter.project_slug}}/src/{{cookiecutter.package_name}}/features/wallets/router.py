@@ -1,10 +1,12 @@
 """The signed-in user's wallet: balances and ledger."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.dependencies import get_session
@@ -29,20 +31,34 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+# A date and a time, then anything ISO 8601 allows (seconds, fraction, offset).
+_ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _iso_8601(value: object) -> object:
+    """Refuse what is not ISO 8601 text: pydantic also reads numbers as Unix timestamps."""
+    if not isinstance(value, str) or not _ISO_DATE_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date and time, e.g. 2026-01-31T09:00:00Z")
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_iso_8601)]
+
+
 def transaction_filters(
     balance_type: Annotated[
         BalanceType | None, Query(description="Only changes of this balance")
     ] = None,
     kind: Annotated[TransactionKind | None, Query(description="Only this kind of change")] = None,
     created_from: Annotated[
-        datetime | None,
+        Moment | None,
         Query(
             alias="from",
             description="Only rows created at or after this ISO 8601 moment (UTC if no offset)",
         ),
     ] = None,
     created_to: Annotated[
-        datetime | None,
+        Moment | None,
         Query(
             alias="to",
             description="Only rows created before this ISO 8601 moment (UTC if no offset)",

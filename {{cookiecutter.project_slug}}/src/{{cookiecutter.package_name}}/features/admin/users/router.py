@@ -3,7 +3,7 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ....lib.dependencies import get_session
@@ -14,12 +14,13 @@ from ...users.dependencies import Caller, require
 from ...users.models import Role
 from ...users.permissions import Permission
 from ...users.service import PLAIN_TEXT_PATTERN
-from .schemas import AdminUser, NewUser
+from .schemas import USER_ID_EXAMPLE, AdminUser, NewUser
 
 router = APIRouter(prefix="/users", tags=["admin"])
 
 UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
 Session = Annotated[AsyncSession, Depends(get_session)]
+UserId = Annotated[UUID, Path(examples=[USER_ID_EXAMPLE])]
 
 
 @router.get(
@@ -68,7 +69,7 @@ async def list_users(
         "whose verified email is this one links them to their identity provider subject "
         "(see `signed_in`)."
     ),
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(400, 401, 403, 409, 422),
 )
 async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> AdminUser:
     created = await service.create_user(
@@ -84,18 +85,20 @@ async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> Admi
     return AdminUser.of(created)
 
 
+# `:uuid`: only an id matches, so `GET /admin/users/imports` is a 405 (that path takes
+# POST), not this route refusing "imports" as an id.
 @router.get(
-    "/{user_id}",
+    "/{user_id:uuid}",
     response_model=AdminUser,
     summary="One user of the company",
     responses=error_responses(401, 403, 404, 422),
 )
-async def get_user(caller: UserAdmin, session: Session, user_id: UUID) -> AdminUser:
+async def get_user(caller: UserAdmin, session: Session, user_id: UserId) -> AdminUser:
     return AdminUser.of(await service.get_user(session, caller.company_id, user_id))
 
 
 @router.post(
-    "/{user_id}/deactivate",
+    "/{user_id:uuid}/deactivate",
     response_model=AdminUser,
     summary="Deactivate a user of the company",
     description=(
@@ -106,7 +109,7 @@ async def get_user(caller: UserAdmin, session: Session, user_id: UUID) -> AdminU
     ),
     responses=error_responses(401, 403, 404, 422),
 )
-async def deactivate_user(caller: UserAdmin, session: Session, user_id: UUID) -> AdminUser:
+async def deactivate_user(caller: UserAdmin, session: Session, user_id: UserId) -> AdminUser:
     found = await service.deactivate_user(
         session, caller.company_id, user_id, acting_user_id=caller.user_id
     )

@@ -36,6 +36,9 @@ Text = Annotated[
 ]
 
 
+USER_ID_EXAMPLE = "5f0c2a4e-8b1d-4c3e-9a7f-2d6b1e0c9a84"
+
+
 class NewUser(BaseModel):
     """A person to add to the caller's company (always the caller's: never given here)."""
 
@@ -73,7 +76,7 @@ class AdminUser(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "id": "5f0c2a4e-8b1d-4c3e-9a7f-2d6b1e0c9a84",
+                    "id": USER_ID_EXAMPLE,
                     "email": "bruno.lima@acme.example",
                     "name": "Bruno Lima",
                     "department": "Engineering",
