@@ -29,7 +29,7 @@ Session = Annotated[AsyncSession, Depends(get_session)]
         "`insufficient_balance` when the caller's compliment balance cannot cover the coins; "
         "422 for a broken rule (`self_compliment`, `receiver_inactive`, or a validation error)."
     ),
-    responses=error_responses(400, 401, 403, 404, 409, 422),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def send_compliment(
     caller: Annotated[Caller, Depends(require(Permission.send_compliments))],
@@ -51,7 +51,7 @@ async def send_compliment(
     "/compliments",
     response_model=Page[ComplimentOut],
     summary="Compliments I sent or received, newest first",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def list_compliments(
     caller: Annotated[Caller, Depends(require(Permission.read_self))],
@@ -80,7 +80,7 @@ async def list_compliments(
     response_model=Page[Colleague],
     summary="People I can compliment",
     description="Active users of the caller's company other than the caller, by name.",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def list_colleagues(
     caller: Annotated[Caller, Depends(require(Permission.list_colleagues))],

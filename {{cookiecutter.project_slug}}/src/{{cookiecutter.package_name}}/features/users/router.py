@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, status
 
-from ...lib.errors import ErrorEnvelope
+from ...lib.errors import ErrorEnvelope, error_responses
 from .dependencies import CurrentCaller
 from .schemas import Me
 
@@ -21,6 +21,8 @@ router = APIRouter(tags=["users"])
             "description": "No token, an invalid one, or no active user behind it",
             "content": {"application/json": {"example": ERROR_EXAMPLE}},
         },
+        # The identity provider's signing keys could not be fetched.
+        **error_responses(503),
     },
 )
 async def me(caller: CurrentCaller) -> Me:

@@ -86,7 +86,7 @@ def transaction_filters(
     "",
     response_model=WalletBalances,
     summary="My balances",
-    responses=error_responses(401, 403),
+    responses=error_responses(401, 403, 503),
 )
 async def my_wallet(caller: Reader, session: Session) -> WalletBalances:
     allowance = caller.company.weekly_renewal_amount
@@ -107,7 +107,7 @@ async def my_wallet(caller: Reader, session: Session) -> WalletBalances:
     "/transactions",
     response_model=Page[Transaction],
     summary="My ledger, newest first",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def my_transactions(
     caller: Reader,

@@ -22,7 +22,7 @@ Session = Annotated[AsyncSession, Depends(get_session)]
     "",
     response_model=CompanySettings,
     summary="The company's settings",
-    responses=error_responses(401, 403),
+    responses=error_responses(401, 403, 503),
 )
 async def get_company(caller: CompanyAdmin) -> CompanySettings:
     return CompanySettings.of(caller.company)
@@ -37,7 +37,7 @@ async def get_company(caller: CompanyAdmin) -> CompanySettings:
         "Balances are not changed now: the new amount applies from the next weekly reset, "
         "and to users added from now on."
     ),
-    responses=error_responses(400, 401, 403, 422),
+    responses=error_responses(400, 401, 403, 422, 503),
 )
 async def set_weekly_allowance(
     caller: CompanyAdmin, session: Session, body: WeeklyAllowance

@@ -47,7 +47,7 @@ def _csv_line(cells: list[str] | tuple[str, ...]) -> str:
     summary="A CSV to fill in: the header and two example rows",
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        **error_responses(401, 403),
+        **error_responses(401, 403, 503),
     },
 )
 async def template(caller: Importer) -> PlainTextResponse:
@@ -64,7 +64,7 @@ async def template(caller: Importer) -> PlainTextResponse:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportAccepted,
     summary="Upload a CSV of users to import (multipart field 'file'); answers at once",
-    responses=error_responses(400, 401, 403, 413, 415, 422),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -172,7 +172,7 @@ def _state(request: Request, record: CsvImport, errors: Page[ImportRowError]) ->
     name="import_status",
     response_model=ImportState,
     summary="An import's status, counts, timings and row errors (paginated)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def import_status(
     import_id: UUID, request: Request, caller: Importer, session: Session, page: PageQuery
@@ -199,7 +199,7 @@ async def import_status(
     summary="An import's row errors as CSV (cells that could run as formulas neutralised)",
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        **error_responses(401, 403, 404, 422),
+        **error_responses(401, 403, 404, 422, 503),
     },
 )
 async def import_errors_csv(

@@ -27,7 +27,7 @@ UserId = Annotated[UUID, Path(examples=[USER_ID_EXAMPLE])]
     "",
     response_model=Page[AdminUser],
     summary="List the company's users",
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 async def list_users(
     caller: UserAdmin,
@@ -69,7 +69,7 @@ async def list_users(
         "whose verified email is this one links them to their identity provider subject "
         "(see `signed_in`)."
     ),
-    responses=error_responses(400, 401, 403, 409, 422),
+    responses=error_responses(400, 401, 403, 409, 422, 503),
 )
 async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> AdminUser:
     created = await service.create_user(
@@ -91,7 +91,7 @@ async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> Admi
     "/{user_id:uuid}",
     response_model=AdminUser,
     summary="One user of the company",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def get_user(caller: UserAdmin, session: Session, user_id: UserId) -> AdminUser:
     return AdminUser.of(await service.get_user(session, caller.company_id, user_id))
@@ -107,7 +107,7 @@ async def get_user(caller: UserAdmin, session: Session, user_id: UserId) -> Admi
         "user changes nothing (200). Admins cannot deactivate themselves (422 "
         "`cannot_deactivate_self`)."
     ),
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def deactivate_user(caller: UserAdmin, session: Session, user_id: UserId) -> AdminUser:
     found = await service.deactivate_user(
