@@ -99,7 +99,9 @@ class Phase:
         return (
             f"{self.name:<18} {len(self.latencies):7,} requests {self.rate:9,.0f} req/s"
             f"   p50 {self.percentile(50):7.1f} ms   p99 {self.percentile(99):7.1f} ms"
-            f"   (CPU: clients {self.client_cpu:4.0%}, server {self.server_cpu:4.0%})"
+            # Not the `%` format spec: its closing brace would read as template syntax.
+            f"   (CPU: clients {self.client_cpu * 100:3.0f}%,"
+            f" server {self.server_cpu * 100:3.0f}%)"
         )
 
 
