@@ -3,7 +3,8 @@
 The combinations are every choice question in cookiecutter.json (each of its choices)
 times a few weekly reset schedules; a new choice question joins the matrix by itself.
 The longest and the shortest names the answer checks accept are rendered too
-(helpers.NAME_EXTREMES), as every templated line must pass ruff at any name length.
+(helpers.NAME_EXTREMES), as every templated line must pass ruff at any name length, and
+names typed with typography (curly quotes, dashes) ruff would take for look-alikes.
 The checks need no install: syntax, ruff, no leftover Jinja, the Railway graph, the
 compose and workflow schemas, the Python version in the Dockerfile and the CI matrix,
 and (for the names) `uv lock --check` against the shipped lock.

@@ -157,9 +157,7 @@ def main() -> int:
     data = {
         "about": ABOUT,
         "keywords": sorted({name.lower() for name in keyword.kwlist}),
-        "package_names": sorted(
-            standard.union(*dependencies.values(), project)
-        ),
+        "package_names": sorted(standard.union(*dependencies.values(), project)),
         "project_slugs": sorted(normalize(name) for name in packages),
         "stdlib": sorted(standard),
         "dependencies": dependencies,
