@@ -38,7 +38,10 @@ from .helpers import (
 from .railway_config import evaluate, services
 
 QUESTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-CHOICES: dict[str, list[str]] = {k: v for k, v in QUESTIONS.items() if isinstance(v, list)}
+# Keys starting with "_" are cookiecutter settings (its `_extensions`), not questions.
+CHOICES: dict[str, list[str]] = {
+    k: v for k, v in QUESTIONS.items() if isinstance(v, list) and not k.startswith("_")
+}
 SCHEDULES = ["0 0 * * 1", "30 3 * * 0", "*/15 9-17 * * 1-5"]
 COMBINATIONS = {
     re.sub(r"[ /]", "_", "-".join(values)): dict(
