@@ -1,35 +1,20 @@
 """Validate the answers before cookiecutter writes anything.
 
 copier.yml holds the same rules as Jinja validators; tests/test_answers.py checks
-that both tools refuse the same answers.
+that both tools refuse the same answers. The names a package or a slug must not take are
+in hooks/reserved_names.json (tools/reserved_names.py writes it), which both read: this
+hook through local_extensions.py (the `reserved_names` Jinja global), copier.yml with a
+Jinja include.
 """
 
 import json
-import keyword
 import re
 import sys
+from typing import Any
 
 SLUG = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE = re.compile(r"^[a-z][a-z0-9_]*$")
 EMAIL = re.compile(r'^[^@\s"<>]+@[^@\s"<>]+\.[^@\s"<>]+$')
-# Names the generated project imports or uses as top-level folders.
-RESERVED = {
-    "test",
-    "tests",
-    "alembic",
-    "migrations",
-    "scripts",
-    "arq",
-    "fastapi",
-    "sqlmodel",
-    "sqlalchemy",
-    "redis",
-    "pydantic",
-    "typing",
-    "asyncio",
-    "json",
-    "logging",
-}
 # The slug and the package name also name databases (`<package>_migrate_<8 hex>` must fit
 # Postgres's 63-byte identifiers), DNS labels (`<slug>.example`) and import lines that
 # must stay under the project's 100-column limit; the name is a title (FastAPI's).
@@ -67,7 +52,13 @@ def cron_error(expr: str) -> str | None:
     return None
 
 
-def errors(answers: dict[str, str]) -> list[str]:
+def normalize(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def errors(answers: dict[str, str], reserved: dict[str, Any]) -> list[str]:
+    """One line per bad answer; `reserved` is hooks/reserved_names.json's content."""
     found: list[str] = []
     name = answers["project_name"]
     if not name.strip():
@@ -80,19 +71,25 @@ def errors(answers: dict[str, str]) -> list[str]:
             f"project_slug: '{slug}' must be lowercase letters, digits and single hyphens, "
             "starting with a letter (e.g. my-service)"
         )
+    elif normalize(slug) in reserved["project_slugs"]:
+        found.append(
+            f"project_slug: '{slug}' is taken: the generated project's uv.lock has a package "
+            "of that name; choose another"
+        )
     elif len(slug) > MAX_SLUG:
         found.append(
             f"project_slug: '{slug}' must be at most {MAX_SLUG} characters (it has {len(slug)})"
         )
     package = answers["package_name"]
-    if (
-        not PACKAGE.match(package)
-        or keyword.iskeyword(package)
-        or package.lower() in {k.lower() for k in keyword.kwlist} | RESERVED
-    ):
+    if not PACKAGE.match(package) or package in reserved["keywords"]:
         found.append(
             f"package_name: '{package}' must be a lowercase Python identifier (letters, "
-            "digits, underscores) that is not a keyword or a module the project imports"
+            "digits, underscores) that is not a keyword"
+        )
+    elif package in reserved["package_names"]:
+        found.append(
+            f"package_name: '{package}' is taken: a module of the standard library, of a "
+            "dependency, or one the generated project imports; choose another"
         )
     elif len(package) > MAX_PACKAGE:
         found.append(
@@ -120,7 +117,8 @@ def main() -> int:
     # As JSON (with quotes and backslashes escaped): an answer that holds them reaches the
     # checks intact instead of breaking this file's syntax.
     answers: dict[str, str] = json.loads(r"""{{ cookiecutter | tojson }}""")
-    found = errors(answers)
+    reserved: dict[str, Any] = json.loads(r"""{{ reserved_names | tojson }}""")
+    found = errors(answers, reserved)
     for line in found:
         print(f"error: {line}", file=sys.stderr)
     return 1 if found else 0

@@ -32,8 +32,10 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
 
 # The longest and the shortest names the answer checks accept (MAX_NAME, MAX_SLUG and
 # MAX_PACKAGE in hooks/pre_gen_project.py; a one-letter name), with a description long
-# enough to wrap and an empty one: every templated line must pass ruff at both ends.
-# Rendered and checked statically by tests/test_option_matrix.py, never installed.
+# enough to wrap and an empty one: every templated line must pass ruff at both ends. And
+# a name and description in Portuguese typography (curly quotes and apostrophes, dashes,
+# a no-break space...), which land in a docstring and a string ruff checks for look-alike
+# characters. Rendered and checked statically by tests/test_option_matrix.py, never installed.
 NAME_EXTREMES: dict[str, dict[str, str]] = {
     "longest-names": {
         "project_name": "Very Long Recognition Platform for the Whole Company Group A",
@@ -51,6 +53,16 @@ NAME_EXTREMES: dict[str, dict[str, str]] = {
         "project_slug": "q",
         "package_name": "q",
         "description": "",
+    },
+    "typographic-names": {
+        "project_name": "Reconhecimento d’Equipe – São Paulo",
+        "project_slug": "reconhecimento-sp",
+        "package_name": "reconhecimento_sp",
+        "description": (
+            "“Elogios” entre colegas — API, worker e cron; não é só ‘kudos’: 2×3 moedas,"
+            "\u00a0d´água, −1 por semana…"
+        ),
+        "author_name": "João D’Ávila",
     },
 }
 

@@ -1,13 +1,34 @@
 """Bad answers stop both generators before anything is written, with the reason; answers
-at the limits pass."""
+at the limits pass. The names a package or a slug must not take (hooks/reserved_names.json,
+read by both generators) cover what the generated project imports and locks."""
 
+import ast
 import importlib.util
+import json
+import re
+import sys
+import tomllib
+from importlib.metadata import distributions, packages_distributions
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import yaml
+from jinja2 import FileSystemLoader
+from jinja2.sandbox import SandboxedEnvironment
 
-from .helpers import ANSWERS_FILE, NAME_EXTREMES, TEMPLATE, cookiecutter, copier, tree
+import local_extensions
+
+from .helpers import (
+    ANSWERS_FILE,
+    NAME_EXTREMES,
+    TEMPLATE,
+    cookiecutter,
+    copier,
+    render_cookiecutter,
+    tree,
+)
 
 
 def load_hook() -> ModuleType:
@@ -23,6 +44,9 @@ def load_hook() -> ModuleType:
 
 
 HOOK = load_hook()
+RESERVED_FILE = TEMPLATE / "hooks" / "reserved_names.json"
+RESERVED: dict[str, Any] = json.loads(RESERVED_FILE.read_text(encoding="utf-8"))
+REGENERATE = "run `uv run python tools/reserved_names.py` to bring it up to date"
 
 BAD_ANSWERS = [
     ({"project_slug": "Bad Slug", "package_name": "ok_pkg"}, "project_slug"),
@@ -31,6 +55,14 @@ BAD_ANSWERS = [
     ({"package_name": "my-package"}, "package_name"),
     ({"package_name": "class"}, "package_name"),
     ({"package_name": "tests"}, "package_name"),
+    # The package would shadow a module the project imports, and the slug names a package
+    # in its lock: ruff sorts imports differently and uv.lock no longer parses.
+    ({"project_name": "httpx"}, "project_slug"),
+    ({"project_slug": "my-service", "package_name": "json"}, "package_name"),
+    ({"project_slug": "my-service", "package_name": "jwt"}, "package_name"),  # pyjwt's
+    ({"project_slug": "my-service", "package_name": "py"}, "package_name"),  # pytest's (dev)
+    ({"project_slug": "my-service", "package_name": "railway_sdk"}, "package_name"),
+    ({"project_slug": "pyjwt", "package_name": "ok_pkg"}, "project_slug"),
     (
         {"project_name": 'Say "hi"', "project_slug": "say-hi", "package_name": "ok_pkg"},
         "project_name",
@@ -119,3 +151,130 @@ def test_both_accept_the_longest_and_shortest_names(name: str, tmp_path: Path) -
     copied = tree(dest)
     del copied[ANSWERS_FILE]
     assert copied == tree(out / answers["project_slug"])
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_both_generators_read_one_list_of_reserved_names() -> None:
+    """copier.yml's validators include the file; cookiecutter's hook gets it from the
+    extension cookiecutter.json loads."""
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
+    include = "{% include 'hooks/reserved_names.json' %}"
+    for question in ("project_slug", "package_name"):
+        assert include in questions[question]["validator"]
+    assert (
+        "local_extensions.ReservedNames"
+        in json.loads((TEMPLATE / "cookiecutter.json").read_text())["_extensions"]
+    )
+    assert local_extensions.RESERVED_NAMES_FILE == RESERVED_FILE
+    hook = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text()
+    assert 'json.loads(r"""{{ reserved_names | tojson }}""")' in hook
+
+
+def copier_validator(question: str) -> Any:
+    """copier.yml's validator for a question, in a Jinja environment like copier's: the
+    template's root as the loader's, the Ansible filters."""
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(TEMPLATE),
+        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+    )
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
+    return env.from_string(questions[question]["validator"])
+
+
+@pytest.mark.parametrize("question", ["project_slug", "package_name"])
+def test_copier_and_the_hook_refuse_the_same_names(question: str) -> None:
+    """Every reserved name and keyword, and names next to them, get the same verdict and
+    the same reason from both."""
+    names = {*RESERVED["keywords"], *RESERVED["package_names"], "kudos", "acme_rewards", "q"}
+    if question == "project_slug":
+        names = {name.replace("_", "-") for name in names} | set(RESERVED["project_slugs"])
+    validator = copier_validator(question)
+    answers = {
+        "project_name": "Kudos",
+        "project_slug": "kudos",
+        "package_name": "kudos",
+        "description": "",
+        "author_name": "A",
+        "author_email": "a@example.com",
+        "weekly_reset_schedule": "0 0 * * 1",
+    }
+    differ = []
+    for name in sorted(names):
+        by_copier = validator.render({question: name}).strip()
+        by_hook = [
+            line
+            for line in HOOK.errors({**answers, question: name}, RESERVED)
+            if line.startswith(f"{question}:")
+        ]
+        if [by_copier] != by_hook and (by_copier or by_hook):
+            differ.append(f"{name}: copier {by_copier!r}, hook {by_hook!r}")
+    assert differ == []
+
+
+def test_reserved_names_cover_the_standard_library() -> None:
+    """The file holds the union over Pythons 3.11 to 3.13; this checks the running one."""
+    missing = set(sys.stdlib_module_names) - set(RESERVED["package_names"])
+    assert not missing, f"hooks/reserved_names.json misses stdlib {sorted(missing)}; {REGENERATE}"
+
+
+def test_reserved_names_cover_the_locked_packages() -> None:
+    """Every package in the generated project's uv.lock (runtime and dev): its name as a
+    slug, its modules as a package name."""
+    lock = tomllib.loads(
+        (TEMPLATE / "{{cookiecutter.project_slug}}" / "uv.lock").read_text(encoding="utf-8")
+    )
+    locked = {
+        normalize(package["name"])
+        for package in lock["package"]
+        if "editable" not in package["source"]
+    }
+    known = set(RESERVED["dependencies"])
+    assert locked == known, (
+        f"hooks/reserved_names.json does not match the project's uv.lock (new: "
+        f"{sorted(locked - known)}, gone: {sorted(known - locked)}); {REGENERATE}"
+    )
+    assert locked <= set(RESERVED["project_slugs"]), REGENERATE
+    modules = set().union(*RESERVED["dependencies"].values())
+    assert modules <= set(RESERVED["package_names"]), REGENERATE
+
+
+def test_locked_modules_match_the_installed_distributions() -> None:
+    """Where the template's own environment has a locked package at the locked version, the
+    modules the standard library sees in it are the ones the file lists."""
+    lock = tomllib.loads(
+        (TEMPLATE / "{{cookiecutter.project_slug}}" / "uv.lock").read_text(encoding="utf-8")
+    )
+    versions = {normalize(package["name"]): package.get("version") for package in lock["package"]}
+    installed = {normalize(dist.metadata["Name"]): dist.version for dist in distributions()}
+    checked: set[str] = set()
+    missing: list[str] = []
+    for module, dists in packages_distributions().items():
+        for dist in map(normalize, dists):
+            if module.isidentifier() and versions.get(dist) == installed.get(dist):
+                checked.add(dist)
+                if module not in RESERVED["dependencies"][dist]:
+                    missing.append(f"{dist}: {module}")
+    assert checked, "no locked package at its locked version here to compare with"
+    assert missing == [], REGENERATE
+
+
+def test_reserved_names_cover_what_the_project_imports(tmp_path: Path) -> None:
+    """Every top-level module the default project's code imports, and its folders."""
+    out = tmp_path / "out"
+    out.mkdir()
+    project = render_cookiecutter({}, out)
+    imported = {p.name for p in project.iterdir() if p.is_dir() and p.name.isidentifier()}
+    for path in project.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    missing = imported - {"kudos"} - set(RESERVED["package_names"])
+    assert not missing, (
+        f"the project imports {sorted(missing)}, which hooks/reserved_names.json does not "
+        f"reserve; {REGENERATE}"
+    )

@@ -3,7 +3,8 @@
 The combinations are every choice question in cookiecutter.json (each of its choices)
 times a few weekly reset schedules; a new choice question joins the matrix by itself.
 The longest and the shortest names the answer checks accept are rendered too
-(helpers.NAME_EXTREMES), as every templated line must pass ruff at any name length.
+(helpers.NAME_EXTREMES), as every templated line must pass ruff at any name length, and
+names typed with typography (curly quotes, dashes) ruff would take for look-alikes.
 The checks need no install: syntax, ruff, no leftover Jinja, the Railway graph, the
 compose and workflow schemas, the Python version in the Dockerfile and the CI matrix,
 and (for the names) `uv lock --check` against the shipped lock.
@@ -37,7 +38,10 @@ from .helpers import (
 from .railway_config import evaluate, services
 
 QUESTIONS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-CHOICES: dict[str, list[str]] = {k: v for k, v in QUESTIONS.items() if isinstance(v, list)}
+# Keys starting with "_" are cookiecutter settings (its `_extensions`), not questions.
+CHOICES: dict[str, list[str]] = {
+    k: v for k, v in QUESTIONS.items() if isinstance(v, list) and not k.startswith("_")
+}
 SCHEDULES = ["0 0 * * 1", "30 3 * * 0", "*/15 9-17 * * 1-5"]
 COMBINATIONS = {
     re.sub(r"[ /]", "_", "-".join(values)): dict(

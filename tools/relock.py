@@ -5,7 +5,8 @@
 
 Renders the default project, runs `uv lock` in it and copies the lock back with the
 project's own entry named by the template variable, so every rendered project's
-`uv lock --check` passes.
+`uv lock --check` passes. Then refreshes hooks/reserved_names.json (tools/reserved_names.py),
+the names the answers must not take, some of which come from the lock.
 """
 
 import argparse
@@ -36,7 +37,8 @@ def main() -> int:
         return 1
     LOCK.write_text(lock.replace(own_entry, 'name = "{{ cookiecutter.project_slug }}"\n'))
     print(f"relock: wrote {LOCK.relative_to(TEMPLATE)}")
-    return 0
+    reserved_names = TEMPLATE / "tools" / "reserved_names.py"
+    return subprocess.run([sys.executable, str(reserved_names)], check=False).returncode
 
 
 if __name__ == "__main__":
