@@ -7,7 +7,9 @@ from uuid import UUID
 import httpx
 
 from {{ cookiecutter.package_name }}.features.admin.users import csv_processing
-from {{ cookiecutter.package_name }}.features.admin.users.csv_import import IMPORT_LOCK_NAMESPACE
+from {{ cookiecutter.package_name }}.features.admin.users.csv_import import (
+    IMPORT_LOCK_NAMESPACE,
+)
 
 from . import factories as f
 from .conftest import libpq_url
