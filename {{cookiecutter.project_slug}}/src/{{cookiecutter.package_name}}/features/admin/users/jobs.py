@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import threading
 from typing import Any
 from uuid import UUID
 
@@ -76,7 +77,9 @@ async def _stop(
     next batch of rows, or at once in the final SQL (the statement is cancelled).
     """
     while not work.done():
-        await asyncio.to_thread(stop.stop)  # again each second: a cancel can miss
+        # Again each second, as a cancel can miss; in a thread of its own, since the
+        # event loop's executor may be busy with imports.
+        threading.Thread(target=stop.stop, name="csv-import-stop", daemon=True).start()
         await asyncio.wait({work}, timeout=1)
     error = work.exception()
     if isinstance(error, csv_processing.ImportCancelledError):
