@@ -89,7 +89,7 @@ def main(ctx=None):
         build=DOCKER_BUILD,
         start=WORKER_START,
         # No healthcheck: the worker serves no HTTP. On SIGTERM arq lets running
-        # jobs finish for 20 s (job_completion_wait), inside these 30 s.
+        # jobs finish for 20 s (WORKER_SHUTDOWN_WAIT_SECONDS), inside these 30 s.
         deploy={"drainingSeconds": 30},
         env={
             "DATABASE_URL": db.env.DATABASE_URL,

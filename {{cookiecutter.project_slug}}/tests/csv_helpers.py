@@ -7,6 +7,9 @@ from uuid import UUID
 import httpx
 
 from {{ cookiecutter.package_name }}.features.admin.users import csv_processing
+from {{ cookiecutter.package_name }}.features.admin.users.csv_import import (
+    IMPORT_LOCK_NAMESPACE,
+)
 
 from . import factories as f
 from .conftest import libpq_url
@@ -46,6 +49,24 @@ async def process(database_url: str, import_id: str) -> dict[str, Any]:
         csv_processing.run_import, libpq_url(database_url), UUID(import_id)
     )
     return outcome.as_dict()
+
+
+def people(n: int, start: int = 0) -> bytes:
+    """A CSV of persons start..n-1 (person<i>@acme.example), all valid."""
+    lines = ["name,email,department,job_title"]
+    lines += [f"Person {i},person{i}@acme.example,Dept {i % 7},Title" for i in range(start, n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def import_lock_held(db: Db, import_id: UUID) -> bool:
+    """Whether a worker holds the import's advisory lock (as the reconciler checks)."""
+    row = db.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
+        " AND classid = CAST(%s AS oid)"
+        " AND objid = (hashtext(%s)::bigint & 4294967295)::oid",
+        (IMPORT_LOCK_NAMESPACE, str(import_id)),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def counts(db: Db) -> dict[str, int]:

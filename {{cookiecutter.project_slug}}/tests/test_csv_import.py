@@ -4,6 +4,8 @@ The processing runs in this process here (`csv_helpers.process`, the function th
 job calls); `test_csv_import_worker.py` runs the same flow through real worker processes.
 """
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
@@ -15,7 +17,17 @@ from {{ cookiecutter.package_name }}.features.admin.users import csv_processing,
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f
-from .csv_helpers import IMPORTS, admin, counts, imported_users, process, upload
+from .conftest import libpq_url
+from .csv_helpers import (
+    IMPORTS,
+    admin,
+    counts,
+    import_lock_held,
+    imported_users,
+    people,
+    process,
+    upload,
+)
 from .factories import Db
 from .tokens import JwksServer
 
@@ -418,3 +430,65 @@ async def test_a_job_failing_on_every_try_ends_failed_with_the_reason(
     state = (await api.get(response.json()["status_url"], headers=headers)).json()
     assert state["status"] == "failed"
     assert state["error"] == f"after {jobs.MAX_TRIES} tries: OperationalError: connection refused"
+
+
+async def test_an_import_asked_to_stop_gives_up_at_a_batch_of_rows(
+    api: httpx.AsyncClient, headers: dict[str, str], db: Db, database_url: str
+) -> None:
+    response = await upload(api, headers, people(csv_processing.BATCH_ROWS + 10))
+    import_id = UUID(response.json()["id"])
+    stop = csv_processing.StopRequest()
+    stop.stop()
+
+    with pytest.raises(csv_processing.ImportCancelledError):
+        await asyncio.to_thread(
+            csv_processing.run_import, libpq_url(database_url), import_id, stop=stop
+        )
+
+    row = db.execute("SELECT status, attempts FROM csv_imports WHERE id = %s", (import_id,))
+    assert row.fetchone() == ("processing", 1)  # for the next attempt to take
+    assert counts(db)["users"] == 1
+    assert not import_lock_held(db, import_id)
+
+
+def inserting(db: Db) -> bool:
+    """Whether the import's final INSERT (users, wallets, ledger) is running."""
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state = 'active' AND query LIKE %s",
+        ("%INSERT INTO users%",),
+    ).fetchone()
+    return row == (1,)
+
+
+async def test_a_cancelled_job_stops_the_insert_and_rolls_back_before_it_returns(
+    api: httpx.AsyncClient, headers: dict[str, str], db: Db, settings: Settings
+) -> None:
+    """What a worker shutdown (or the job's timeout) does: arq cancels the job. The insert
+    at the end takes seconds on a large file; it is cancelled, not waited for, and the
+    job ends only once the import is rolled back and free for the next worker."""
+    rows = 100_000
+    response = await upload(api, headers, people(rows))
+    import_id = response.json()["id"]
+    ctx = {"settings": settings, "job_try": 1}
+    job = asyncio.create_task(jobs.import_users_csv(ctx, import_id))
+    deadline = time.monotonic() + 30
+    while not inserting(db):
+        assert not job.done(), job
+        assert time.monotonic() < deadline, "the insert did not start within 30 s"
+        await asyncio.sleep(0.01)
+
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+
+    assert not import_lock_held(db, UUID(import_id))
+    row = db.execute("SELECT status, attempts FROM csv_imports WHERE id = %s", (import_id,))
+    assert row.fetchone() == ("processing", 1)
+    assert counts(db) | {"csv_import_chunks": 0} == {
+        "csv_imports": 1,
+        "csv_import_chunks": 0,
+        "csv_import_errors": 0,
+        "users": 1,
+        "wallets": 0,
+    }

@@ -70,8 +70,9 @@ class WorkerSettings:
     # How long an idle worker waits before asking Redis again: 0.5 s keeps latency low
     # at a negligible cost to Redis.
     poll_delay = 0.5
-    # On SIGTERM (every Railway deploy) let running jobs finish for up to 20 s, inside
-    # the service's 30 s drainingSeconds, before they are cancelled and retried.
-    job_completion_wait = 20
+    # On SIGTERM (every Railway deploy) let running jobs finish for up to
+    # WORKER_SHUTDOWN_WAIT_SECONDS (20 s), inside the service's 30 s drainingSeconds,
+    # before they are cancelled and retried.
+    job_completion_wait = settings.worker_shutdown_wait_seconds
     job_timeout = 600
     keep_result = 3600

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # The largest CSV an admin may upload for a user import (the api streams it to Postgres).
     csv_import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # The worker only: on SIGTERM, how long running jobs may finish before they are
+    # cancelled (and run again by the next worker). Keep it below the platform's drain
+    # time (Railway's drainingSeconds, compose's stop_grace_period: 30 s).
+    worker_shutdown_wait_seconds: int = Field(default=20, ge=0)
     # Authentication (the api only). Auth0: AUTH0_DOMAIN and AUTH_AUDIENCE. Any other
     # OpenID provider: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL. See `auth_settings`.
     auth0_domain: str | None = None

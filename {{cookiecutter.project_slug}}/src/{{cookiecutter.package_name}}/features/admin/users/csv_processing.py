@@ -12,11 +12,15 @@ Runs synchronously (in a thread of the worker) on its own psycopg connection:
    ledger rows; the counts and `completed` are written in the same transaction.
 
 Killed anywhere in step 3, the transaction rolls back: nothing of the attempt remains,
-and the next attempt starts from the first row. `ON CONFLICT (email) DO NOTHING` keeps
-a user created meanwhile by someone else from failing the import. Exactly once.
+and the next attempt starts from the first row. Asked to stop (`StopRequest`: the worker
+shuts down, or the job timed out), it gives up at its next batch of rows, or at once in
+the SQL at the end (the statement is cancelled), and rolls back the same way.
+`ON CONFLICT (email) DO NOTHING` keeps a user created meanwhile by someone else from
+failing the import. Exactly once.
 """
 
 import codecs
+import contextlib
 import csv
 import io
 import logging
@@ -47,6 +51,48 @@ class ImportCancelledError(Exception):
 
 class ImportDataError(Exception):
     """The file cannot be read: the import fails with this reason (no retry)."""
+
+
+class StopRequest:
+    """Asks a running import to stop; `stop()` may be called from any thread.
+
+    The import checks it between batches of rows and between its final statements, and
+    `stop()` also cancels the statement its connection is running (a set-based insert of
+    a large file takes seconds). Either way the import raises ImportCancelledError and
+    its transaction rolls back.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._guard = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def stop(self) -> None:
+        self._event.set()
+        with self._guard:
+            if self._conn is not None and not self._conn.closed:
+                # Nothing running (between two statements): the server ignores it, and
+                # the import sees the flag before its next statement.
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.cancel_safe(timeout=5)
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self, import_id: UUID) -> None:
+        if self._event.is_set():
+            raise ImportCancelledError(str(import_id))
+
+    @contextlib.contextmanager
+    def watching(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """While inside, `stop()` cancels what `conn` runs."""
+        with self._guard:
+            self._conn = conn
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._conn = None
 
 
 @dataclass(frozen=True)
@@ -100,10 +146,13 @@ def _lock(conn: psycopg.Connection[Any], import_id: UUID) -> bool:
     return bool(row and row[0])
 
 
-def run_import(dsn: str, import_id: UUID, *, stop: threading.Event | None = None) -> ImportOutcome:
+def run_import(dsn: str, import_id: UUID, *, stop: StopRequest | None = None) -> ImportOutcome:
     """Process one import to the end (or not at all); safe to call any number of times."""
-    stop = stop or threading.Event()
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+    stop = stop or StopRequest()
+    with (
+        psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn,
+        stop.watching(conn),
+    ):
         if not _lock(conn, import_id):
             logger.info("import %s is being processed by another worker", import_id)
             return ImportOutcome(str(import_id), "busy")
@@ -130,6 +179,10 @@ def run_import(dsn: str, import_id: UUID, *, stop: threading.Event | None = None
             return _process(conn, import_id, company_id, dry_run, encoding, delimiter, stop)
         except ImportDataError as exc:
             return mark_failed(conn, import_id, str(exc))
+        except psycopg.errors.QueryCanceled as exc:
+            if stop.is_set():  # our own cancel (a statement_timeout is not)
+                raise ImportCancelledError(str(import_id)) from exc
+            raise
 
 
 def mark_failed(conn: psycopg.Connection[Any], import_id: UUID, reason: str) -> ImportOutcome:
@@ -256,7 +309,7 @@ def _process(
     dry_run: bool,
     encoding: str,
     delimiter: str,
-    stop: threading.Event,
+    stop: StopRequest,
 ) -> ImportOutcome:
     started = time.perf_counter()
     with conn.transaction():
@@ -292,14 +345,15 @@ def _process(
             else:
                 valid.append(checked)
             if len(valid) + len(errors) >= BATCH_ROWS:
-                if stop.is_set():
-                    raise ImportCancelledError(str(import_id))
+                stop.check(import_id)
                 _copy_batch(conn, import_id, valid, errors)
         if columns is None:
             raise ImportDataError("the file has no header row")
+        stop.check(import_id)
         _copy_batch(conn, import_id, valid, errors)
         parsed = time.perf_counter()
         conn.execute("ANALYZE csv_import_staging")
+        stop.check(import_id)
         conn.execute(_FIRSTS)
         params = {
             "import_id": import_id,
@@ -307,6 +361,7 @@ def _process(
             "allowance": allowance,
             "reason": INITIAL_ALLOWANCE_REASON,
         }
+        stop.check(import_id)
         duplicates = conn.execute(_DUPLICATE_ERRORS, params).rowcount
         unique_row = conn.execute("SELECT count(*) FROM csv_import_firsts").fetchone()
         unique = int(unique_row[0]) if unique_row else 0
@@ -314,6 +369,7 @@ def _process(
             existing_row = conn.execute(_EXISTING).fetchone()
             created = unique - (int(existing_row[0]) if existing_row else 0)
         else:
+            stop.check(import_id)
             inserted = conn.execute(_INSERT, params).fetchone()
             created = int(inserted[0]) if inserted else 0
         outcome = ImportOutcome(

@@ -33,15 +33,16 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
     """Process one import; idempotent, so at-least-once delivery is enough."""
     settings: Settings = ctx["settings"]
     job_try: int = ctx.get("job_try", 1)
-    stop = threading.Event()
+    stop = csv_processing.StopRequest()
     dsn = libpq_dsn(settings)
+    work = asyncio.ensure_future(
+        asyncio.to_thread(csv_processing.run_import, dsn, UUID(import_id), stop=stop)
+    )
     try:
-        outcome = await asyncio.to_thread(
-            csv_processing.run_import, dsn, UUID(import_id), stop=stop
-        )
+        # Shielded: cancelling the job must not forget the thread, see below.
+        outcome = await asyncio.shield(work)
     except asyncio.CancelledError:
-        # Shutdown or timeout: the thread rolls back at its next batch and lets go.
-        stop.set()
+        await _stop(work, stop, import_id)
         raise
     except csv_processing.ImportCancelledError:
         raise Retry(defer=RETRY_BACKOFF_SECONDS) from None
@@ -61,6 +62,32 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
             logger.exception("import %s could not be marked failed", import_id)
             raise
     return outcome.as_dict()
+
+
+async def _stop(
+    work: "asyncio.Future[csv_processing.ImportOutcome]",
+    stop: csv_processing.StopRequest,
+    import_id: str,
+) -> None:
+    """The job is cancelled (worker shutdown, timeout): stop the thread and wait for it.
+
+    Until the thread has rolled back and closed its connection it holds the import's
+    lock, and arq queues the job again as soon as this returns: a worker that took it
+    sooner would find the import `busy` and drop it. So wait; the thread stops at its
+    next batch of rows, or at once in the final SQL (the statement is cancelled).
+    """
+    while not work.done():
+        # Again each second, as a cancel can miss; in a thread of its own, since the
+        # event loop's executor may be busy with imports.
+        threading.Thread(target=stop.stop, name="csv-import-stop", daemon=True).start()
+        await asyncio.wait({work}, timeout=1)
+    error = work.exception()
+    if isinstance(error, csv_processing.ImportCancelledError):
+        logger.info("import %s stopped and rolled back; it will be run again", import_id)
+    elif error is None:
+        logger.info("import %s finished before it could be stopped", import_id)
+    else:
+        logger.warning("import %s stopped: %s: %s", import_id, type(error).__name__, error)
 
 
 async def reconcile_csv_imports(ctx: dict[str, Any]) -> dict[str, int]:
