@@ -146,43 +146,59 @@ def _lock(conn: psycopg.Connection[Any], import_id: UUID) -> bool:
     return bool(row and row[0])
 
 
+def _unlock(conn: psycopg.Connection[Any], import_id: UUID) -> None:
+    """Release the lock now, not when the connection closes: the server drops a closed
+    session's locks a moment after the client has moved on, and the next worker (or the
+    reconciler) must not find a stale one. A broken connection takes it with it."""
+    with contextlib.suppress(psycopg.Error):
+        conn.execute(
+            "SELECT pg_advisory_unlock(%s, hashtext(%s))",
+            (IMPORT_LOCK_NAMESPACE, str(import_id)),
+        )
+
+
 def run_import(dsn: str, import_id: UUID, *, stop: StopRequest | None = None) -> ImportOutcome:
     """Process one import to the end (or not at all); safe to call any number of times."""
     stop = stop or StopRequest()
-    with (
-        psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn,
-        stop.watching(conn),
-    ):
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
         if not _lock(conn, import_id):
             logger.info("import %s is being processed by another worker", import_id)
             return ImportOutcome(str(import_id), "busy")
-        with conn.transaction():
-            claimed = conn.execute(
-                """
-                UPDATE csv_imports
-                SET status = 'processing', attempts = attempts + 1,
-                    started_at = coalesce(started_at, clock_timestamp())
-                WHERE id = %s AND status IN ('pending', 'processing')
-                RETURNING company_id, dry_run, encoding, delimiter, attempts
-                """,
-                (import_id,),
-            ).fetchone()
-        if claimed is None:
-            status = conn.execute(
-                "SELECT status FROM csv_imports WHERE id = %s", (import_id,)
-            ).fetchone()
-            return ImportOutcome(str(import_id), str(status[0]) if status else "missing")
-        company_id, dry_run, encoding, delimiter, attempts = claimed
-        if attempts > MAX_ATTEMPTS:
-            return mark_failed(conn, import_id, f"gave up after {MAX_ATTEMPTS} attempts")
         try:
-            return _process(conn, import_id, company_id, dry_run, encoding, delimiter, stop)
-        except ImportDataError as exc:
-            return mark_failed(conn, import_id, str(exc))
-        except psycopg.errors.QueryCanceled as exc:
-            if stop.is_set():  # our own cancel (a statement_timeout is not)
-                raise ImportCancelledError(str(import_id)) from exc
-            raise
+            # Only while watched can `stop()` cancel a statement: never the unlock below.
+            with stop.watching(conn):
+                return _run_locked(conn, import_id, stop)
+        finally:
+            _unlock(conn, import_id)
+
+
+def _run_locked(conn: psycopg.Connection[Any], import_id: UUID, stop: StopRequest) -> ImportOutcome:
+    with conn.transaction():
+        claimed = conn.execute(
+            """
+            UPDATE csv_imports
+            SET status = 'processing', attempts = attempts + 1,
+                started_at = coalesce(started_at, clock_timestamp())
+            WHERE id = %s AND status IN ('pending', 'processing')
+            RETURNING company_id, dry_run, encoding, delimiter, attempts
+            """,
+            (import_id,),
+        ).fetchone()
+    if claimed is None:
+        query = "SELECT status FROM csv_imports WHERE id = %s"
+        status = conn.execute(query, (import_id,)).fetchone()
+        return ImportOutcome(str(import_id), str(status[0]) if status else "missing")
+    company_id, dry_run, encoding, delimiter, attempts = claimed
+    if attempts > MAX_ATTEMPTS:
+        return mark_failed(conn, import_id, f"gave up after {MAX_ATTEMPTS} attempts")
+    try:
+        return _process(conn, import_id, company_id, dry_run, encoding, delimiter, stop)
+    except ImportDataError as exc:
+        return mark_failed(conn, import_id, str(exc))
+    except psycopg.errors.QueryCanceled as exc:
+        if stop.is_set():  # our own cancel (a statement_timeout is not)
+            raise ImportCancelledError(str(import_id)) from exc
+        raise
 
 
 def mark_failed(conn: psycopg.Connection[Any], import_id: UUID, reason: str) -> ImportOutcome:
