@@ -39,6 +39,8 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -56,6 +58,8 @@ DEV_AUDIENCE = "http://localhost:8000"
 DROPPED_VARIABLES = {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "PYTHONHOME"}
 READY_SECONDS = 90.0
 STOP_SECONDS = 15.0
+# From before the first cron run to after the second: far more than the story needs.
+WEEK_BOUNDARY_MARGIN = 120.0
 COMMAND_SECONDS = 120.0
 IMPORT_SECONDS = 60.0
 
@@ -770,6 +774,7 @@ class _Story:
         self.refuse_inactive_receiver()
         self.step("Balances and ledgers before the weekly reset")
         self.verify(admin_api)
+        self.stay_within_one_week()
         self.weekly_reset()
         self.spend_after_reset()
         self.weekly_reset()
@@ -956,6 +961,22 @@ class _Story:
     def refuse_inactive_receiver(self) -> None:
         self.step("A compliment to the deactivated colleague is refused")
         self.send("carla", "davi", 10, "Thanks for everything, see you around!")
+
+    def stay_within_one_week(self, margin: float = WEEK_BOUNDARY_MARGIN) -> None:
+        """Both cron runs must fall in one period (the ISO week, from Monday 00:00 UTC):
+        across the boundary the second run would be a real reset. Close to it, wait it out."""
+        now = datetime.now(UTC)
+        monday = datetime.combine(now.date() - timedelta(days=now.weekday()), dt_time(), UTC)
+        boundary = monday + timedelta(weeks=1)
+        left = (boundary - now).total_seconds()
+        if left > margin:
+            return
+        self.say(f"  {left:.0f} s to the next week: waiting for it, so both runs share a week")
+        deadline = time.monotonic() + left + 5
+        while datetime.now(UTC) < boundary:
+            if time.monotonic() > deadline:
+                raise self.stack.failure("the clock did not reach the next week")
+            time.sleep(0.2)
 
     def weekly_reset(self) -> None:
         self.step("The cron command runs the weekly reset, as its own process")
