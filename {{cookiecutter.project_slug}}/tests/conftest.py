@@ -213,10 +213,11 @@ def process_env(settings: Settings, database_url: str) -> dict[str, str]:
 
 
 def run_module(
-    module: str, env: dict[str, str], timeout: float = 60
+    module: str, env: dict[str, str], *args: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
+    """`python -m module args...` from the project root, its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", module],
+        [sys.executable, "-m", module, *args],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,

@@ -2,7 +2,6 @@
 
 import asyncio
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from {{ cookiecutter.package_name }}.features.users.permissions import Permissio
 from {{ cookiecutter.package_name }}.lib.config import AuthConfigError, Settings
 
 from . import factories
-from .conftest import PROJECT_ROOT
+from .conftest import run_module
 from .factories import Db
 from .tokens import (
     JwksServer,
@@ -368,15 +367,7 @@ def test_incomplete_auth_settings_are_refused(given: dict[str, Any], problem: st
 
 
 def _dev_token(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}.cli", "dev-token", *args],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_module("{{ cookiecutter.package_name }}.cli", env, "dev-token", *args)
 
 
 async def test_dev_token_signs_in_locally_without_a_provider(

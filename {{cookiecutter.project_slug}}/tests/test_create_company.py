@@ -2,12 +2,11 @@
 
 import json
 import subprocess
-import sys
 
 import httpx
 import pytest
 
-from .conftest import PROJECT_ROOT
+from .conftest import run_module
 from .factories import Db
 from .test_auth_link import first_sign_in
 from .tokens import SigningKey
@@ -26,15 +25,7 @@ ACME = [
 
 
 def create_company(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", CLI, "create-company", *args],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_module(CLI, env, "create-company", *args)
 
 
 def counts(db: Db) -> tuple[int, ...]:
