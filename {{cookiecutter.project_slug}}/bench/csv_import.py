@@ -17,34 +17,32 @@ every bench_ database it creates is dropped on exit.
 """
 
 import argparse
-import base64
-import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import jwt
 import psycopg
-from alembic import command
-from alembic.config import Config
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from bench_support import (
+    BIN,
+    PACKAGE,
+    database,
+    free_port,
+    local_signer,
+    migrate,
+    process_env,
+    start,
+    stop,
+    wait_http,
+    with_database,
+)
 
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-ISSUER = "http://bench.local/"
-AUDIENCE = "http://bench.local/api"
-BIN = Path(sys.executable).parent
-PACKAGE = "{{ cookiecutter.package_name }}"
+ADMIN_SUB = "bench|admin"
+IMPORT_SECONDS = 3600  # the import job's own timeout
 
 RAW_INSERT = """
     WITH new_users AS (
@@ -65,14 +63,6 @@ RAW_INSERT = """
     SELECT id, user_id, 'RESET', 'COMPLIMENT', 100, 0, 100, 'initial allowance'
     FROM new_wallets
 """
-
-
-def libpq(url: str) -> str:
-    return "postgresql://" + url.split("://", 1)[1]
-
-
-def with_database(url: str, name: str) -> str:
-    return libpq(url).partition("?")[0].rsplit("/", 1)[0] + "/" + name
 
 
 def write_csv(path: Path, rows: int) -> int:
@@ -96,24 +86,6 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def database(admin_url: str, name: str) -> Iterator[str]:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def seed(url: str) -> tuple[uuid.UUID, str]:
     """A company and its admin; returns the company id and the admin's token subject."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -125,10 +97,10 @@ def seed(url: str) -> tuple[uuid.UUID, str]:
         company = uuid.UUID(str(row[0]))
         conn.execute(
             "INSERT INTO users (company_id, email, name, role, auth_sub)"
-            " VALUES (%s, 'admin@bench.example', 'Admin', 'admin', 'bench|admin')",
-            (company,),
+            " VALUES (%s, 'admin@bench.example', 'Admin', 'admin', %s)",
+            (company, ADMIN_SUB),
         )
-    return company, "bench|admin"
+    return company, ADMIN_SUB
 
 
 def baseline(url: str, csv_path: Path, company: uuid.UUID) -> float:
@@ -150,40 +122,6 @@ def baseline(url: str, csv_path: Path, company: uuid.UUID) -> float:
     return time.perf_counter() - started
 
 
-def signing(tmp: Path) -> tuple[str, str]:
-    """A key pair: the JWKS written as a file: URL for the api, and a token for the admin."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    kid = base64.urlsafe_b64encode(os.urandom(6)).decode()
-    jwk.update(kid=kid, use="sig", alg="RS256")
-    jwks = tmp / "jwks.json"
-    jwks.write_text(json.dumps({"keys": [jwk]}))
-    now = int(time.time())
-    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "bench|admin", "iat": now, "exp": now + 7200}
-    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-    return f"file:{jwks}", token
-
-
-def start(args: list[str], env: dict[str, str], log: Path) -> "subprocess.Popen[bytes]":
-    return subprocess.Popen(
-        args, env=env, cwd=PROJECT_ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-
-
-def wait_http(url: str, proc: "subprocess.Popen[bytes]", timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("the api exited early")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the api did not start")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -198,11 +136,11 @@ def main() -> int:
         size = write_csv(csv_path, options.rows)
         print(f"file: {options.rows:,} rows, {size / 1e6:.1f} MB")
         with database(admin_url, f"bench_csv_raw_{run}") as raw_url:
-            command.upgrade(_config(raw_url), "head")
+            migrate(raw_url)
             raw_company, _ = seed(raw_url)
             raw_seconds = baseline(raw_url, csv_path, raw_company)
         with database(admin_url, f"bench_csv_{run}") as url:
-            command.upgrade(_config(url), "head")
+            migrate(url)
             seed(url)
             ours_seconds, worker_peak, api_before, api_after = end_to_end(
                 url, settings, tmp, csv_path, size, run
@@ -217,40 +155,29 @@ def main() -> int:
     return 0
 
 
-def _config(url: str) -> Config:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["database_url"] = Settings(database_url=url).database_url
-    return config
-
-
 def end_to_end(
     url: str, settings: Settings, tmp: Path, csv_path: Path, size: int, run: str
 ) -> tuple[float, int, int, int]:
-    jwks_url, token = signing(tmp)
+    jwks_url, sign = local_signer(tmp)
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "REDIS_URL": settings.redis_url,
-        "QUEUE_NAME": f"bench-csv-{run}",
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "WARNING",
-        "AUTH0_DOMAIN": "",
-        "AUTH_ISSUER": ISSUER,
-        "AUTH_AUDIENCE": AUDIENCE,
-        "AUTH_JWKS_URL": jwks_url,
-        "CSV_IMPORT_MAX_BYTES": str(size + 1024 * 1024),
-    }
+    env = process_env(
+        url,
+        settings.redis_url,
+        f"bench-csv-{run}",
+        jwks_url,
+        CSV_IMPORT_MAX_BYTES=str(size + 1024 * 1024),
+    )
     api = start(
         [str(BIN / "uvicorn"), f"{PACKAGE}.app:create_app", "--factory", "--port", str(port)],
         env,
         tmp / "api.log",
     )
-    worker = start([str(BIN / "arq"), f"{PACKAGE}.worker.WorkerSettings"], env, tmp / "worker.log")
+    worker_log = tmp / "worker.log"
+    worker = start([str(BIN / "arq"), f"{PACKAGE}.worker.WorkerSettings"], env, worker_log)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/health", api)
-        headers = {"Authorization": f"Bearer {token}"}
+        wait_http(f"{base}/health", api, tmp / "api.log")
+        headers = {"Authorization": f"Bearer {sign(ADMIN_SUB)}"}
         with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
             client.get("/admin/users/import/template").raise_for_status()
             api_before = rss_kb(api.pid)
@@ -262,10 +189,15 @@ def end_to_end(
             response.raise_for_status()
             api_after = rss_kb(api.pid)
             status_url = response.json()["status_url"]
+            deadline = time.monotonic() + IMPORT_SECONDS
             while True:
                 state = client.get(status_url).json()
                 if state["status"] in {"completed", "failed"}:
                     break
+                if worker.poll() is not None:
+                    raise SystemExit(f"the worker exited:\n{worker_log.read_text()}")
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the import is still {state['status']}")
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
         if state["status"] != "completed":
@@ -274,12 +206,7 @@ def end_to_end(
         return elapsed, rss_kb(worker.pid, "VmHWM"), api_before, api_after
     finally:
         for proc in (api, worker):
-            proc.terminate()
-        for proc in (api, worker):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
 
 if __name__ == "__main__":

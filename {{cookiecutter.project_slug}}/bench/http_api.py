@@ -28,11 +28,8 @@ included.
 
 import argparse
 import asyncio
-import base64
-import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,26 +37,29 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import jwt
 import psycopg
-from alembic import command
-from alembic.config import Config
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from bench_support import (
+    BIN,
+    PACKAGE,
+    database,
+    free_port,
+    local_signer,
+    migrate,
+    process_env,
+    start,
+    stop,
+    wait_http,
+    with_database,
+)
 
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-ISSUER = "http://bench.local/"
-AUDIENCE = "http://bench.local/api"
-BIN = Path(sys.executable).parent
-PACKAGE = "{{ cookiecutter.package_name }}"
 COINS = 5
 MESSAGE = "Thanks for carrying the benchmark!"
 
@@ -105,38 +105,6 @@ class Phase:
         )
 
 
-def libpq(url: str) -> str:
-    return "postgresql://" + url.split("://", 1)[1]
-
-
-def with_database(url: str, name: str) -> str:
-    return libpq(url).partition("?")[0].rsplit("/", 1)[0] + "/" + name
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def database(admin_url: str, name: str) -> Iterator[str]:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(admin_url, name)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def migrate(url: str) -> None:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["database_url"] = Settings(database_url=url).database_url
-    command.upgrade(config, "head")
-
-
 def plan(senders: int, requests: int) -> list[tuple[int, int]]:
     """(sender, receiver) of each compliment: senders round-robin, so concurrent requests
     mostly lock different wallets; each sender's receivers rotate over the others."""
@@ -177,29 +145,6 @@ def seed(url: str, senders: int, coins: list[int]) -> list[uuid.UUID]:
     return users
 
 
-def signing(tmp: Path, senders: int) -> tuple[str, list[dict[str, str]]]:
-    """A key pair: its JWKS as a file: URL for the api, and each user's request headers."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    kid = base64.urlsafe_b64encode(os.urandom(6)).decode()
-    jwk.update(kid=kid, use="sig", alg="RS256")
-    jwks = tmp / "jwks.json"
-    jwks.write_text(json.dumps({"keys": [jwk]}))
-    now = int(time.time())
-    headers = []
-    for i in range(senders):
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": f"bench|{i}",
-            "iat": now,
-            "exp": now + 7200,
-        }
-        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-        headers.append({"Authorization": f"Bearer {token}"})
-    return f"file:{jwks}", headers
-
-
 def start_api(env: dict[str, str], port: int, log: Path) -> "subprocess.Popen[bytes]":
     args = [
         str(BIN / "uvicorn"),
@@ -213,23 +158,7 @@ def start_api(env: dict[str, str], port: int, log: Path) -> "subprocess.Popen[by
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(
-        args, env=env, cwd=PROJECT_ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
-
-
-def wait_http(url: str, proc: "subprocess.Popen[bytes]", log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the api exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the api did not answer {url} within {timeout:.0f} s:\n{log.read_text()}")
+    return start(args, env, log)
 
 
 Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
@@ -344,20 +273,12 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
     with database(admin_url, f"bench_http_{run_id}") as url:
         migrate(url)
         users = seed(url, options.senders, [COINS * sends[i] for i in range(options.senders)])
-        jwks_url, headers = signing(tmp, options.senders)
+        jwks_url, sign = local_signer(tmp)
+        headers = [
+            {"Authorization": f"Bearer {sign(f'bench|{i}')}"} for i in range(options.senders)
+        ]
         port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "REDIS_URL": settings.redis_url,
-            "QUEUE_NAME": f"bench-http-{run_id}",
-            "ENVIRONMENT": "test",
-            "LOG_LEVEL": "WARNING",
-            "AUTH0_DOMAIN": "",
-            "AUTH_ISSUER": ISSUER,
-            "AUTH_AUDIENCE": AUDIENCE,
-            "AUTH_JWKS_URL": jwks_url,
-        }
+        env = process_env(url, settings.redis_url, f"bench-http-{run_id}", jwks_url)
         log = tmp / "api.log"
         api = start_api(env, port, log)
         try:
@@ -367,12 +288,7 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
                 measure(base, headers, users, pairs, options.concurrency, api.pid)
             )
         finally:
-            api.terminate()
-            try:
-                api.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                api.kill()
-                api.wait()
+            stop(api)
         print(
             f"api: uvicorn, 1 process, pool of {settings.database_pool_size} connections;"
             f" {options.senders} senders, {options.concurrency} concurrent clients"

@@ -18,11 +18,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
-from alembic import command
-from alembic.config import Config
+from bench_support import migrate
 from psycopg import sql
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -36,8 +34,6 @@ from {{ cookiecutter.package_name }}.lib.database import (
     create_engine,
     create_session_factory,
 )
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Company i gets an allowance spread over 50..500; the last company is inactive, so the
 # reset must leave its wallets alone.
@@ -131,10 +127,7 @@ class Server:
 
 def build_seed(server: Server, wallets: int, companies: int) -> str:
     name = server.create("seed")
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    # migrations/env.py takes the URL from here; Settings adds the psycopg driver name.
-    cfg.attributes["database_url"] = Settings(database_url=server.url(name)).database_url
-    command.upgrade(cfg, "head")
+    migrate(server.url(name))
     params = {"wallets": wallets, "companies": companies}
     with psycopg.connect(server.url(name), autocommit=True) as conn:
         conn.execute("SELECT setseed(0.42)")  # the same balances on every bench run
