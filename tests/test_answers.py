@@ -2,7 +2,6 @@
 at the limits pass. The names a package or a slug must not take (hooks/reserved_names.json,
 read by both generators) cover what the generated project imports and locks."""
 
-import ast
 import importlib.util
 import json
 import re
@@ -19,6 +18,7 @@ from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
 
 import local_extensions
+from tools.reserved_names import imported_modules
 
 from .helpers import (
     ANSWERS_FILE,
@@ -265,14 +265,7 @@ def test_reserved_names_cover_what_the_project_imports(tmp_path: Path) -> None:
     """Every top-level module the default project's code imports, and its folders."""
     out = tmp_path / "out"
     out.mkdir()
-    project = render_cookiecutter({}, out)
-    imported = {p.name for p in project.iterdir() if p.is_dir() and p.name.isidentifier()}
-    for path in project.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                imported.add(node.module.split(".")[0])
+    imported = imported_modules(render_cookiecutter({}, out))
     missing = imported - {"kudos"} - set(RESERVED["package_names"])
     assert not missing, (
         f"the project imports {sorted(missing)}, which hooks/reserved_names.json does not "

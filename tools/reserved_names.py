@@ -138,15 +138,20 @@ def project_modules() -> set[str]:
             ["cookiecutter", "--no-input", "--accept-hooks", "no", "-o", out, str(TEMPLATE)],
             check=True,
         )
-        project = Path(out) / DEFAULT_SLUG
-        names = {p.name for p in project.iterdir() if p.is_dir() and p.name.isidentifier()}
-        for path in project.rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Import):
-                    names |= {alias.name.split(".")[0] for alias in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names.add(node.module.split(".")[0])
-    return names - {DEFAULT_PACKAGE}
+        return imported_modules(Path(out) / DEFAULT_SLUG) - {DEFAULT_PACKAGE}
+
+
+def imported_modules(project: Path) -> set[str]:
+    """The top-level modules a rendered project's code imports (absolute imports), and
+    its top-level folders."""
+    names = {p.name for p in project.iterdir() if p.is_dir() and p.name.isidentifier()}
+    for path in project.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
 
 
 def main() -> int:
