@@ -370,3 +370,24 @@ def test_dev_token_adds_the_user_to_the_company_owning_the_domain(
         "SELECT company_id FROM users WHERE email = 'bo@acme-labs.example'"
     ).fetchone() == (tenants.acme,)
     assert db.execute("SELECT count(*) FROM companies").fetchone() == (2,)
+
+
+async def test_a_domain_removed_while_people_are_added_never_strands_one(
+    api: httpx.AsyncClient, db: Db, tenants: Tenants, bearer: Any
+) -> None:
+    """Removing a domain races adding a user there: one of them wins, cleanly."""
+    acme = bearer(ACME_ADMIN)
+    for round_ in range(8):
+        domain = f"race{round_}.example"
+        f.domain(db, tenants.acme, domain)
+        created, removed = await asyncio.gather(
+            api.post("/admin/users", json={"name": "Racer", "email": f"r@{domain}"}, headers=acme),
+            api.delete(f"{DOMAINS}/{domain}", headers=acme),
+        )
+        pair = (created.status_code, removed.status_code)
+        assert pair in {(201, 409), (422, 204)}, (created.text, removed.text)
+    stranded = db.execute(
+        "SELECT u.email FROM users AS u LEFT JOIN company_domains AS d"
+        " ON d.company_id = u.company_id AND d.domain = u.email_domain WHERE d.domain IS NULL"
+    ).fetchall()
+    assert stranded == []
