@@ -169,6 +169,10 @@ async def add_domain(session: AsyncSession, company: Company, domain: str) -> Ow
         raise DomainTakenError(f"{domain} is already one of your company's domains")
     if owner is not None:
         raise _taken_elsewhere(domain)
+    # Adds for one company wait for each other, so the cap holds under concurrency (NO
+    # KEY UPDATE: users being inserted meanwhile, which KEY SHARE the row, do not wait).
+    lock = select(Company.id).where(col(Company.id) == company.id).with_for_update(key_share=True)
+    await session.exec(lock)
     if len(await domains_of(session, company.id)) >= MAX_DOMAINS_PER_COMPANY:
         raise TooManyDomainsError(f"a company can have at most {MAX_DOMAINS_PER_COMPANY} domains")
     row = CompanyDomain(domain=domain, company_id=company.id)

@@ -339,6 +339,7 @@ def _process(
         # Rows must be at the company's domains; KEY SHARE keeps them owned until commit.
         query = "SELECT domain FROM company_domains WHERE company_id = %s FOR KEY SHARE"
         domains = {str(row[0]) for row in conn.execute(query, (company_id,))}
+        outside = outside_message(domains)
         # Sorting a large file's emails (duplicates) stays in memory.
         conn.execute("SET LOCAL work_mem = '64MB'")
         # A previous attempt that committed nothing left nothing; this is belt and braces.
@@ -360,7 +361,7 @@ def _process(
             rows += 1
             checked = csv_format.validate_row(row_number, cells, columns)
             if isinstance(checked, csv_format.ValidRow) and not belongs_to(checked.email, domains):
-                checked = [csv_format.RowError(row_number, "email", outside_message(domains))]
+                checked = [csv_format.RowError(row_number, "email", outside)]
             if isinstance(checked, list):
                 invalid += 1
                 errors.extend(checked)
