@@ -391,3 +391,22 @@ async def test_a_domain_removed_while_people_are_added_never_strands_one(
         " ON d.company_id = u.company_id AND d.domain = u.email_domain WHERE d.domain IS NULL"
     ).fetchall()
     assert stranded == []
+
+
+def test_create_company_refuses_a_domain_another_company_added(
+    process_env: dict[str, str], db: Db, tenants: Tenants
+) -> None:
+    f.domain(db, tenants.acme, "acme-labs.example")
+    before = counts(db)
+    done = run_module(
+        "{{ cookiecutter.package_name }}.cli",
+        process_env,
+        "create-company",
+        *("--name", "Labs", "--domain", "ACME-LABS.example"),
+        *("--admin-email", "boss@acme-labs.example", "--admin-name", "Boss"),
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "create-company: a company with the domain acme-labs.example already exists"
+    ]
+    assert counts(db) == before
