@@ -44,13 +44,15 @@ SEED_COMPANIES = """
     FROM generate_series(1, %(companies)s) AS i
 """
 
-# Users are dealt round-robin over the companies; one in a thousand is inactive.
+# Users are dealt round-robin over the companies, each at its company's domain; one in
+# a thousand is inactive.
 SEED_USERS = """
     INSERT INTO users (company_id, email, name, is_active)
-    SELECT ids[1 + i %% cardinality(ids)], 'user' || i || '@bench.example', 'User ' || i,
-           i %% 1000 <> 0
-    FROM (SELECT array_agg(id ORDER BY name) AS ids FROM companies) AS c,
-         generate_series(1, %(wallets)s) AS i
+    SELECT c.ids[k], 'user' || i || '@' || c.domains[k], 'User ' || i, i %% 1000 <> 0
+    FROM (SELECT array_agg(id ORDER BY name) AS ids,
+                 array_agg(email_domain ORDER BY name) AS domains FROM companies) AS c,
+         generate_series(1, %(wallets)s) AS i,
+         LATERAL (SELECT 1 + i %% cardinality(c.ids) AS k) AS pick
 """
 
 # Balances 0..600 against allowances 50..500: nearly every wallet changes, some go down.

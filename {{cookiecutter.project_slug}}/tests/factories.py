@@ -24,6 +24,13 @@ def company(
     return UUID(str(row[0]))
 
 
+def domain(db: Db, company_id: UUID, name: str) -> None:
+    """One more email domain for the company (its primary one it has from the start)."""
+    db.execute(
+        "INSERT INTO company_domains (domain, company_id) VALUES (%s, %s)", (name, company_id)
+    )
+
+
 def user(
     db: Db,
     company_id: UUID,

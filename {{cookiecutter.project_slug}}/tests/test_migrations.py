@@ -58,3 +58,50 @@ def test_concurrent_upgrades_are_serialised(empty_database: str) -> None:
     assert sum("Running upgrade  -> " in out for out in outputs) == 1
     with psycopg.connect(libpq_url(empty_database)) as conn:
         assert conn.execute("SELECT count(*) FROM alembic_version").fetchone() == (1,)
+
+
+def _fk_validated(url: str) -> bool:
+    with psycopg.connect(libpq_url(url)) as conn:
+        row = conn.execute(
+            "SELECT convalidated FROM pg_constraint"
+            " WHERE conname = 'fk_users_company_id_company_domains'"
+        ).fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+def test_company_domains_keep_users_written_before_the_rule(
+    empty_database: str, database_url: str
+) -> None:
+    """Upgrading a database whose users were added under the old rules (any address in
+    any company) works: every company owns its primary domain, nothing is granted for
+    the outsiders, and the foreign key checks new rows while the old ones stay."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0004")
+    with psycopg.connect(libpq_url(empty_database), autocommit=True) as conn:
+        acme = conn.execute(
+            "INSERT INTO companies (name, email_domain) VALUES ('Acme', 'acme.example')"
+            " RETURNING id"
+        ).fetchone()
+        assert acme is not None
+        for email in ("ana@acme.example", "bo@elsewhere.example"):
+            conn.execute(
+                "INSERT INTO users (company_id, email, name) VALUES (%s, %s, 'Someone')",
+                (acme[0], email),
+            )
+    command.upgrade(config, "head")
+
+    with psycopg.connect(libpq_url(empty_database), autocommit=True) as conn:
+        assert conn.execute("SELECT domain FROM company_domains").fetchall() == [("acme.example",)]
+        assert conn.execute("SELECT email_domain FROM users ORDER BY email").fetchall() == [
+            ("acme.example",),
+            ("elsewhere.example",),
+        ]
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(
+                "INSERT INTO users (company_id, email, name) VALUES (%s, %s, 'New')",
+                (acme[0], "new@elsewhere.example"),
+            )
+    assert not _fk_validated(empty_database)
+    # A database with nothing to excuse gets the key validated.
+    assert _fk_validated(database_url)

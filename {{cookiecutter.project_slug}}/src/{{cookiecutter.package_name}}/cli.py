@@ -7,11 +7,12 @@ sign-in"). It prints one line of JSON with the new ids.
 
 `dev-token` signs in locally without an identity provider. It creates an RSA key pair
 once in `.dev-keys/` (git-ignored; `--keys-dir` to change), writes its public half as
-`.dev-keys/jwks.json`, makes sure the user exists (creating the user, and a company for
-the email's domain, when missing; `--role` also changes an existing user's role), links
-the user to a local subject (`dev|<user id>`) when it has none, and prints an RS256
-token for that user with the configured AUTH_ISSUER and AUTH_AUDIENCE. The api accepts
-it when started with `AUTH_JWKS_URL=file:.dev-keys/jwks.json` (see `.env.example`).
+`.dev-keys/jwks.json`, makes sure the user exists (creating the user in the company that
+owns the email's domain, and that company when no company owns it; `--role` also changes
+an existing user's role), links the user to a local subject (`dev|<user id>`) when it
+has none, and prints an RS256 token for that user with the configured AUTH_ISSUER and
+AUTH_AUDIENCE. The api accepts it when started with
+`AUTH_JWKS_URL=file:.dev-keys/jwks.json` (see `.env.example`).
 
 `dev-token` refuses to run with ENVIRONMENT=production.
 """
@@ -36,8 +37,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
+from .features.companies.domains import domain_of
 from .features.companies.models import Company
-from .features.companies.service import create_company
+from .features.companies.service import company_owning, create_company
 from .features.users.models import Role, User
 from .features.users.service import create_user
 from .lib.auth import ALGORITHM
@@ -94,13 +96,13 @@ def jwks_path(url: str) -> Path | None:
 
 async def ensure_user(settings: Settings, email: str, role: Role | None, name: str | None) -> User:
     """The user with this email, created (with its company) when missing, linked to a subject."""
-    domain = email.rsplit("@", 1)[1]
+    domain = domain_of(email)
     async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
         user = (await session.exec(select(User).where(col(User.email) == email))).first()
         if user is None:
-            company = (
-                await session.exec(select(Company).where(col(Company.email_domain) == domain))
-            ).first()
+            # The company that owns the domain (its primary one or an added one).
+            owner = await company_owning(session, domain)
+            company = None if owner is None else await session.get(Company, owner)
             if company is None:
                 company = Company(name=domain.split(".")[0].title(), email_domain=domain)
                 session.add(company)

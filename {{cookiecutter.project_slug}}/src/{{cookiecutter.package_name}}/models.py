@@ -6,7 +6,7 @@ from .features.admin.users.import_models import (
     CsvImportError,
     ImportStatus,
 )
-from .features.companies.models import Company
+from .features.companies.models import Company, CompanyDomain
 from .features.compliments.models import Compliment
 from .features.users.models import Role, User
 from .features.wallets.models import (
@@ -20,6 +20,7 @@ from .features.wallets.models import (
 __all__ = [
     "BalanceType",
     "Company",
+    "CompanyDomain",
     "Compliment",
     "CsvImport",
     "CsvImportChunk",

@@ -12,6 +12,10 @@ class Permission(StrEnum):
     manage_users = "users:manage"
     import_users = "users:import"
     manage_company = "company:manage"
+    # Which email domains are the company's, so which people it can add: the owners'
+    # call. In this template the admins are the owners; a project with an owner role
+    # gives this one to that role only.
+    manage_domains = "company:domains"
     reset_balances = "wallets:reset"
 
 
@@ -27,6 +31,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.manage_users,
         Permission.import_users,
         Permission.manage_company,
+        Permission.manage_domains,
         Permission.reset_balances,
     },
 }

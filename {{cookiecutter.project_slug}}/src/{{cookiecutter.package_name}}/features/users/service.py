@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from uuid import UUID
 
-from psycopg.errors import UniqueViolation
+from psycopg.errors import ForeignKeyViolation, UniqueViolation
 from sqlalchemy import func, or_, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -19,7 +19,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.errors import AppError, ConflictError, DomainRuleError, NotFoundError
+from ..companies.domains import belongs_to, domain_of, outside_message
 from ..companies.models import Company
+from ..companies.service import domains_of
 from ..wallets.models import BalanceType, TransactionKind, Wallet, WalletTransaction
 from .models import AUTH_SUB_MAX_LENGTH, Role, User
 
@@ -41,6 +43,10 @@ INITIAL_ALLOWANCE_REASON = "Initial weekly allowance"
 
 class EmailTakenError(ConflictError):
     code = "email_taken"
+
+
+class EmailOutsideDomainsError(DomainRuleError):
+    code = "email_outside_company_domains"
 
 
 class UserNotFoundError(NotFoundError):
@@ -103,8 +109,18 @@ def _check(name: str, email: str, department: str | None, job_title: str | None)
         raise InvalidUserError(f"the user is not valid: {fields}", details=problems)
 
 
+def _outside(email: str, domains: set[str]) -> EmailOutsideDomainsError:
+    message = outside_message(domains)
+    return EmailOutsideDomainsError(
+        f"{email} {message}: add its domain to the company first",
+        details=[{"field": "email", "message": message}],
+    )
+
+
 async def email_taken(session: AsyncSession, email: str) -> bool:
-    """Whether any user, of any company, has this email (emails are unique globally)."""
+    """Whether any user has this email. Emails are unique globally, but an address can
+    only be at a domain of one company (companies/domains.py), so for an address at the
+    caller's own domains this answers about the caller's company only."""
     statement = select(User.id).where(col(User.email) == normalize_email(email))
     return (await session.exec(statement)).first() is not None
 
@@ -121,16 +137,22 @@ async def create_user(
 ) -> UserWithWallet:
     """Add a user to `company`, with a wallet holding the company's weekly allowance.
 
-    The email is trimmed and lowercased and must not belong to anyone yet (409
-    `email_taken`); the name is trimmed. The wallet's compliment balance starts at the
-    company's allowance and one RESET ledger row records it, so the balances equal the
-    sum of the ledger from the first moment. Flushed in a savepoint: a refused user
-    leaves the caller's transaction usable (the import carries on with the next row).
+    The email is trimmed and lowercased, must be at one of the company's domains (422
+    `email_outside_company_domains`, checked first, so an address of another company is
+    refused exactly like any other outside address) and must not belong to anyone yet
+    (409 `email_taken`: only ever one of this company's users); the name is trimmed.
+    The wallet's compliment balance starts at the company's allowance and one RESET
+    ledger row records it, so the balances equal the sum of the ledger from the first
+    moment. Flushed in a savepoint: a refused user leaves the caller's transaction
+    usable (the import carries on with the next row).
     """
     name = name.strip()
     email = normalize_email(email)
     department, job_title = _clean(department), _clean(job_title)
     _check(name, email, department, job_title)
+    domains = await domains_of(session, company.id)
+    if not belongs_to(email, domains):
+        raise _outside(email, domains)
     if await email_taken(session, email):
         raise EmailTakenError(f"a user with the email {email} already exists")
 
@@ -167,6 +189,9 @@ async def create_user(
         # Someone else created this email between the check and the insert.
         if isinstance(exc.orig, UniqueViolation) and "email" in str(exc.orig):
             raise EmailTakenError(f"a user with the email {email} already exists") from None
+        # The domain was removed from the company meanwhile.
+        if isinstance(exc.orig, ForeignKeyViolation) and "company_domains" in str(exc.orig):
+            raise _outside(email, await domains_of(session, company.id)) from None
         raise
     return UserWithWallet(user=user, wallet=wallet)
 
@@ -259,15 +284,19 @@ class SignedIn:
 
 # The first-sign-in link: one conditional statement, so that of several first requests
 # at once (with different subjects for one email) exactly one links the row; the others
-# wait for its row lock, see `auth_sub` set, and update nothing.
+# wait for its row lock, see `auth_sub` set, and update nothing. Only a user of the
+# company that owns the email's domain is linked (the foreign key on users says so for
+# every row but those older than the rule: see migration 0006).
 _LINK_BY_EMAIL = text("""
     UPDATE users SET auth_sub = :sub
-    FROM companies
+    FROM companies, company_domains AS owned
     WHERE users.email = :email
       AND users.auth_sub IS NULL
       AND users.is_active
       AND companies.id = users.company_id
       AND companies.is_active
+      AND owned.domain = :domain
+      AND owned.company_id = users.company_id
     RETURNING users.id
 """)
 
@@ -306,10 +335,12 @@ async def sign_in(
     the active user with that email (compared lowercased, as stored) whose `auth_sub` is
     still empty gets `sub`, in one conditional UPDATE. A user is never re-linked: an
     email whose user already has another subject is refused. The company always comes
-    from the user's row, so the email cannot reach anyone but that one user.
+    from the user's row, so the email cannot reach anyone but that one user, and only
+    when that user's company owns the email's domain.
 
     Raises SignInRefusedError: `unknown_user`, `email_not_verified`,
-    `email_already_linked`, `inactive_user` or `inactive_company`. When `linked` is
+    `email_already_linked`, `inactive_user`, `inactive_company` or
+    `email_outside_company_domains`. When `linked` is
     True the caller must commit (like every function here, this one never does).
     """
     found = await _user_and_company(session, col(User.auth_sub) == sub)
@@ -331,7 +362,8 @@ async def sign_in(
     try:
         async with session.begin_nested():
             conn = await session.connection()
-            linked = (await conn.execute(_LINK_BY_EMAIL, {"sub": sub, "email": email})).first()
+            params = {"sub": sub, "email": email, "domain": domain_of(email)}
+            linked = (await conn.execute(_LINK_BY_EMAIL, params)).first()
     except IntegrityError as exc:
         # The same subject was linked to another user (through another email) meanwhile.
         if not (isinstance(exc.orig, UniqueViolation) and "auth_sub" in str(exc.orig)):
@@ -360,4 +392,11 @@ async def sign_in(
     if user.auth_sub == sub:
         # Another request with the same subject linked it a moment ago.
         return SignedIn(user, company, linked=False)
+    if not belongs_to(email, await domains_of(session, company.id)):
+        # Only a user added before domains were enforced can be here (migration 0006).
+        raise SignInRefusedError(
+            "this email's domain is not one of its company's domains: an admin of the"
+            " company must add the domain before this user can sign in",
+            code="email_outside_company_domains",
+        )
     raise _unknown()

@@ -2,20 +2,23 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Response, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ....lib.dependencies import get_session
 from ....lib.errors import error_responses
 from ...companies import service
+from ...companies.domains import DOMAIN_MAX_LENGTH
 from ...users.dependencies import Caller, require
 from ...users.permissions import Permission
-from .schemas import CompanySettings, WeeklyAllowance
+from .schemas import CompanyDomainOut, CompanySettings, NewDomain, WeeklyAllowance
 
 router = APIRouter(prefix="/company", tags=["admin"])
 
 CompanyAdmin = Annotated[Caller, Depends(require(Permission.manage_company))]
+DomainOwner = Annotated[Caller, Depends(require(Permission.manage_domains))]
 Session = Annotated[AsyncSession, Depends(get_session)]
+DomainName = Annotated[str, Path(max_length=DOMAIN_MAX_LENGTH, examples=["acme-labs.example"])]
 
 
 @router.get(
@@ -47,3 +50,55 @@ async def set_weekly_allowance(
     )
     await session.commit()
     return CompanySettings.of(company)
+
+
+@router.get(
+    "/domains",
+    response_model=list[CompanyDomainOut],
+    summary="The company's email domains",
+    description=(
+        "Every user's email is at one of these domains (exact match, case-insensitive: "
+        "`eu.acme.example` is not `acme.example`). The primary domain comes first."
+    ),
+    responses=error_responses(401, 403, 503),
+)
+async def list_domains(caller: DomainOwner, session: Session) -> list[CompanyDomainOut]:
+    return [CompanyDomainOut.of(d) for d in await service.list_domains(session, caller.company)]
+
+
+@router.post(
+    "/domains",
+    response_model=CompanyDomainOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add an email domain to the company",
+    description=(
+        "Users can then be added (and sign in) with addresses at it. A domain belongs to "
+        "at most one company: one already registered, to this company or another, is a "
+        "409 `domain_taken` (which never says which company). 422 `invalid_domain`, "
+        "`too_many_domains`."
+    ),
+    responses=error_responses(400, 401, 403, 409, 422, 503),
+)
+async def add_domain(caller: DomainOwner, session: Session, body: NewDomain) -> CompanyDomainOut:
+    added = await service.add_domain(session, caller.company, body.domain)
+    await session.commit()
+    return CompanyDomainOut.of(added)
+
+
+@router.delete(
+    "/domains/{domain}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Remove an email domain from the company",
+    description=(
+        "Refused while any user of the company (deactivated ones too) has an address at "
+        "it (409 `domain_in_use`), and for the primary domain (422 `primary_domain`). A "
+        "domain that is not the company's is not found (404 `domain_not_found`), whoever "
+        "owns it."
+    ),
+    responses=error_responses(401, 403, 404, 409, 422, 503),
+)
+async def remove_domain(caller: DomainOwner, session: Session, domain: DomainName) -> Response:
+    await service.remove_domain(session, caller.company, domain)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,8 +1,11 @@
+from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...companies.domains import DOMAIN_MAX_LENGTH
 from ...companies.models import MAX_WEEKLY_AMOUNT, MIN_WEEKLY_AMOUNT, Company
+from ...companies.service import OwnedDomain
 
 
 class CompanySettings(BaseModel):
@@ -48,4 +51,46 @@ class WeeklyAllowance(BaseModel):
         ge=MIN_WEEKLY_AMOUNT,
         le=MAX_WEEKLY_AMOUNT,
         description=f"Coins per user per week, {MIN_WEEKLY_AMOUNT} to {MAX_WEEKLY_AMOUNT}",
+    )
+
+
+class CompanyDomainOut(BaseModel):
+    """A domain the caller's company owns: its users' emails are at one of these."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "domain": "acme.example",
+                    "primary": True,
+                    "users": 42,
+                    "created_at": "2026-12-01T09:30:00Z",
+                }
+            ]
+        }
+    )
+
+    domain: str
+    primary: bool = Field(description="The company's first domain, which cannot be removed")
+    users: int = Field(description="Users of the company (deactivated ones too) at it")
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, owned: OwnedDomain) -> "CompanyDomainOut":
+        return cls(
+            domain=owned.domain,
+            primary=owned.primary,
+            users=owned.users,
+            created_at=owned.created_at,
+        )
+
+
+class NewDomain(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"domain": "acme-labs.example"}]}
+    )
+
+    domain: str = Field(
+        max_length=DOMAIN_MAX_LENGTH,
+        description="A domain name; compared exactly (no subdomains) and lowercased",
     )

@@ -33,6 +33,7 @@ from uuid import UUID
 
 import psycopg
 
+from ...companies.domains import belongs_to, outside_message
 from ...users.service import INITIAL_ALLOWANCE_REASON
 from . import csv_format
 from .csv_import import IMPORT_LOCK_NAMESPACE
@@ -335,6 +336,10 @@ def _process(
         if allowance_row is None:
             raise ImportDataError("the company no longer exists")
         allowance = int(allowance_row[0])
+        # Rows must be at the company's domains; KEY SHARE keeps them owned until commit.
+        query = "SELECT domain FROM company_domains WHERE company_id = %s FOR KEY SHARE"
+        domains = {str(row[0]) for row in conn.execute(query, (company_id,))}
+        outside = outside_message(domains)
         # Sorting a large file's emails (duplicates) stays in memory.
         conn.execute("SET LOCAL work_mem = '64MB'")
         # A previous attempt that committed nothing left nothing; this is belt and braces.
@@ -355,6 +360,8 @@ def _process(
                 continue
             rows += 1
             checked = csv_format.validate_row(row_number, cells, columns)
+            if isinstance(checked, csv_format.ValidRow) and not belongs_to(checked.email, domains):
+                checked = [csv_format.RowError(row_number, "email", outside)]
             if isinstance(checked, list):
                 invalid += 1
                 errors.extend(checked)

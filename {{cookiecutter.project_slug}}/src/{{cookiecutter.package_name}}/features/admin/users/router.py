@@ -64,8 +64,10 @@ async def list_users(
     summary="Add a user to the company",
     description=(
         "The user joins the caller's company with a wallet holding the company's weekly "
-        "allowance (recorded as one RESET ledger row). The email is lowercased and must "
-        "not belong to anyone yet (409 `email_taken`). The user's first sign-in with a token "
+        "allowance (recorded as one RESET ledger row). The email is lowercased, must be at "
+        "one of the company's domains (422 `email_outside_company_domains`, the same answer "
+        "whether or not another company has that person) and must not belong to anyone yet "
+        "(409 `email_taken`). The user's first sign-in with a token "
         "whose verified email is this one links them to their identity provider subject "
         "(see `signed_in`)."
     ),

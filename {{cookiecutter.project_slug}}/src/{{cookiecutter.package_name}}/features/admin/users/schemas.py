@@ -58,7 +58,7 @@ class NewUser(BaseModel):
     )
 
     name: Name = Field(description="At least 2 characters after trimming")
-    email: Email = Field(description="Stored lowercased; unique across all companies")
+    email: Email = Field(description="Stored lowercased; at one of the company's domains; unique")
     department: Text | None = None
     job_title: Text | None = None
     role: Role = Role.employee
