@@ -33,11 +33,21 @@ class ApiProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def connect(self, *, timeout: float = 30, send_buffer: int | None = None) -> socket.socket:
+    def connect(
+        self,
+        *,
+        timeout: float = 30,
+        send_buffer: int | None = None,
+        receive_buffer: int | None = None,
+    ) -> socket.socket:
         sock = socket.socket()
+        # Set before connecting, when TCP still negotiates its window from them.
         if send_buffer is not None:
             # A small send buffer: bytes the client got rid of are close to bytes read.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        if receive_buffer is not None:
+            # A small window: the server's writes to a client not reading soon wait.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.settimeout(timeout)
         sock.connect(("127.0.0.1", self.port))
         return sock

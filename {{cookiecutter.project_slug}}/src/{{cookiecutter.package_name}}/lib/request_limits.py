@@ -20,16 +20,20 @@ reading slowly) are not the body's.
 
 Whatever the app does with the broken read (FastAPI turns a failed body read into a
 400, a route may let the error out), its answer is replaced by this one when its
-response has not started.
+response has not started. A client that goes away mid-body is nobody's error: what the
+app raises about it (Starlette's `ClientDisconnect`) is logged, not answered as a 500.
 """
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_response
+
+logger = logging.getLogger(__name__)
 
 
 class _RefusedError(Exception):
@@ -72,6 +76,7 @@ class _Body:
         self.min_bytes_per_second = min_bytes_per_second
         self.received = 0
         self.complete = False
+        self.disconnected = False
         self.refused: _RefusedError | None = None
         self._started: float | None = None
 
@@ -102,7 +107,7 @@ class _Body:
                 raise self._refuse(_too_large(self.limit))
             self.complete = not message.get("more_body", False)
         else:  # http.disconnect
-            self.complete = True
+            self.complete = self.disconnected = True
         return message
 
 
@@ -152,7 +157,10 @@ class RequestLimitsMiddleware:
 
         try:
             await self.app(scope, body.receive, guarded_send)
-        except Exception:
+        except Exception as exc:
+            if body.disconnected and not started:
+                logger.info("client went away mid-body: %s", type(exc).__name__)
+                return
             if body.refused is None or started:
                 raise
         if body.refused is not None and not started:
