@@ -218,6 +218,8 @@ class Servers:
 def show_running(stack: story.Stack, outcome: story.Outcome, wait: bool) -> None:
     url = outcome.api_url
     env = {
+        # dev-token runs only where ENVIRONMENT says development (unset means production).
+        "ENVIRONMENT": "development",
         "DATABASE_URL": stack.database_url,
         "AUTH_ISSUER": stack.env["AUTH_ISSUER"],
         "AUTH_AUDIENCE": stack.env["AUTH_AUDIENCE"],

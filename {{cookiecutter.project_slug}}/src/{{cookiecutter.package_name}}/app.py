@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .features.admin.router import router as admin_router
+from .features.admin.users import csv_import
 from .features.admin.users.import_router import router as user_import_router
 from .features.compliments.router import router as compliments_router
 from .features.health.router import router as health_router
@@ -14,9 +15,10 @@ from .features.wallets.router import router as wallets_router
 from .lib.auth import create_verifier, install_auth
 from .lib.config import Settings, get_settings
 from .lib.database import create_engine, create_session_factory
-from .lib.errors import install_error_handlers
+from .lib.errors import error_responses, install_error_handlers
 from .lib.logs import configure_logging
 from .lib.queue import create_queue
+from .lib.request_limits import RequestLimitsMiddleware
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,12 +41,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await queue.aclose()
             await engine.dispose()
 
+    docs = settings.api_docs_enabled
     app = FastAPI(
         title="{{ cookiecutter.project_name }}",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        # Any request may be refused by RequestLimitsMiddleware, before routing.
+        responses=error_responses(408, 413),
     )
     app.state.settings = settings
-    install_error_handlers(app)
     install_auth(app, verifier)
     app.include_router(health_router)
     app.include_router(users_router)
@@ -52,4 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wallets_router)
     app.include_router(compliments_router)
     app.include_router(admin_router)
+    # Added before the error handlers' middleware, so it runs inside it (with a request id).
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_body_bytes=settings.request_max_body_bytes,
+        read_timeout=settings.request_read_timeout_seconds,
+        min_bytes_per_second=settings.request_min_bytes_per_second,
+        route_limits={
+            ("POST", app.url_path_for("upload")): csv_import.upload_max_body_bytes(settings)
+        },
+    )
+    install_error_handlers(app)
     return app

@@ -14,7 +14,7 @@ has none, and prints an RS256 token for that user with the configured AUTH_ISSUE
 AUTH_AUDIENCE. The api accepts it when started with
 `AUTH_JWKS_URL=file:.dev-keys/jwks.json` (see `.env.example`).
 
-`dev-token` refuses to run with ENVIRONMENT=production.
+`dev-token` runs only with ENVIRONMENT=development or test (unset means production).
 """
 
 import argparse
@@ -149,8 +149,11 @@ def mint(
 
 def dev_token(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if settings.environment == "production":
-        raise CommandError("refusing to mint development tokens with ENVIRONMENT=production")
+    if not settings.is_development:
+        raise CommandError(
+            "refusing to mint development tokens: set ENVIRONMENT=development (or test); "
+            "unset means production"
+        )
     try:
         auth = settings.auth_settings()
     except AuthConfigError as exc:

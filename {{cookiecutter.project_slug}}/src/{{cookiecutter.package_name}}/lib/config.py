@@ -37,7 +37,9 @@ class AuthConfigError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    environment: Literal["development", "production", "test"] = "development"
+    # Unset means production: the development-only paths (`dev-token`, `file:` and
+    # `http:` key sets) need ENVIRONMENT=development or test, said explicitly.
+    environment: Literal["development", "production", "test"] = "production"
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/{{ cookiecutter.package_name }}",
     )
@@ -51,6 +53,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # The largest CSV an admin may upload for a user import (the api streams it to Postgres).
     csv_import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Request bounds, the api only (lib/request_limits.py), checked before authentication:
+    # the largest body of any other route (413), and how long a body may take to arrive:
+    # each wait for more at most REQUEST_READ_TIMEOUT_SECONDS, the whole body that plus a
+    # second per REQUEST_MIN_BYTES_PER_SECOND received (408).
+    request_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    request_read_timeout_seconds: float = Field(default=10, gt=0)
+    request_min_bytes_per_second: int = Field(default=16 * 1024, ge=1)
+    # Serve the API's documentation (/docs, /redoc) and its schema (/openapi.json).
+    api_docs_enabled: bool = True
     # The worker only: on SIGTERM, how long running jobs may finish before they are
     # cancelled (and run again by the next worker). Keep it below the platform's drain
     # time (Railway's drainingSeconds, compose's stop_grace_period: 30 s).
@@ -80,6 +91,11 @@ class Settings(BaseSettings):
     def _sqlalchemy_url(cls, value: str) -> str:
         return to_sqlalchemy_url(value)
 
+    @property
+    def is_development(self) -> bool:
+        """True only when ENVIRONMENT says development or test: it defaults to production."""
+        return self.environment in {"development", "test"}
+
     def auth_settings(self) -> AuthSettings:
         """The issuer, audience and JWKS URL, or AuthConfigError saying what is missing.
 
@@ -104,8 +120,11 @@ class Settings(BaseSettings):
             scheme = urlsplit(jwks_url).scheme
             if scheme not in {"https", "http", "file"}:
                 problems.append(f"AUTH_JWKS_URL scheme '{scheme}' is not https, http or file")
-            elif self.environment == "production" and scheme != "https":
-                problems.append("AUTH_JWKS_URL must be an https:// URL in production")
+            elif scheme != "https" and not self.is_development:
+                problems.append(
+                    "AUTH_JWKS_URL must be an https:// URL unless ENVIRONMENT is development "
+                    "or test (unset means production)"
+                )
         if problems or not (issuer and jwks_url and self.auth_audience):
             raise AuthConfigError("authentication is not configured: " + "; ".join(problems))
         return AuthSettings(issuer=issuer, audience=self.auth_audience, jwks_url=jwks_url)

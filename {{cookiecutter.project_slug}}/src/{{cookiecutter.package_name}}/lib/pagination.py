@@ -6,6 +6,8 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 MAX_LIMIT = 200
+# Postgres reads and drops every skipped row: past this, narrow the list with its filters.
+MAX_OFFSET = 10_000
 T = TypeVar("T")
 
 
@@ -16,7 +18,9 @@ class PageParams(BaseModel):
 
 def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Items to skip (at most 10,000)")
+    ] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

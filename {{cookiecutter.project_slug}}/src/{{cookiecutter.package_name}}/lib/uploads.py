@@ -6,6 +6,7 @@ push parser and yields events as soon as their bytes are in, so the caller can s
 file chunk by chunk and stop at a size limit.
 """
 
+import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -49,16 +50,19 @@ class _State:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
 def _part_start(headers: dict[str, str]) -> PartStart:
     _, params = parse_options_header(headers.get("content-disposition", ""))
     name = params.get(b"name", b"").decode("utf-8", "replace")
-    filename = params.get(b"filename")
-    content_type = headers.get("content-type")
-    return PartStart(
-        name=name,
-        filename=None if filename is None else filename.decode("utf-8", "replace"),
-        content_type=content_type,
-    )
+    raw_filename = params.get(b"filename")
+    filename = None if raw_filename is None else raw_filename.decode("utf-8", "replace")
+    # A NUL cannot even be stored in Postgres text; no control character belongs in a name.
+    if filename is not None and _has_control_characters(filename):
+        raise MultipartError("the file name contains control characters", code="invalid_file_name")
+    return PartStart(name=name, filename=filename, content_type=headers.get("content-type"))
 
 
 async def multipart_events(request: Request) -> AsyncIterator[Event]:

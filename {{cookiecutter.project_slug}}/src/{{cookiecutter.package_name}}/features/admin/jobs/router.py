@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path, Request, status
 
 from ....lib.dependencies import get_queue
 from ....lib.errors import error_responses
+from ....lib.urls import relative_url
 from ...users.dependencies import Caller, require
 from ...users.permissions import Permission
 from ...wallets import reset_requests
@@ -40,7 +41,7 @@ async def request_weekly_reset(caller: ResetAdmin, queue: Queue, request: Reques
     requested = await reset_requests.request_weekly_reset(queue, caller.company_id)
     return ResetAccepted(
         job_id=requested.job_id,
-        status_url=str(request.app.url_path_for("get_job", job_id=requested.job_id)),
+        status_url=relative_url(request, "get_job", job_id=requested.job_id),
         period_start=requested.period_start,
         already_enqueued=requested.already_enqueued,
     )

@@ -6,6 +6,7 @@ the rows) is in `csv_processing.py`.
 """
 
 import logging
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ....lib.config import Settings
 from ....lib.errors import AppError, NotFoundError
 from . import csv_format
 from .import_models import CHUNK_BYTES, CsvImport, CsvImportError
@@ -41,6 +43,13 @@ CSV_CONTENT_TYPES = {
 }
 # Namespace of the advisory lock a worker holds while it processes an import.
 IMPORT_LOCK_NAMESPACE = 0x43535649  # "CSVI"
+# Room for the multipart framing and the small form fields around the file.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def upload_max_body_bytes(settings: Settings) -> int:
+    """The upload route's request body limit (lib/request_limits.py): the file's, plus framing."""
+    return settings.csv_import_max_bytes + MULTIPART_OVERHEAD_BYTES
 
 
 def job_id_for(import_id: UUID) -> str:
@@ -78,10 +87,13 @@ def check_file_type(file_name: str, content_type: str | None) -> None:
 
 
 class ImportUpload:
-    """Streams one upload into Postgres, in one transaction committed by `finish`.
+    """Checks an upload as it streams in, then stores it in Postgres in one short transaction.
 
-    Until then nothing is visible: a refused upload (too large, not CSV, no header,
-    undecodable) rolls back and leaves no row behind.
+    While the body arrives the bytes go to a temporary file (in memory up to one chunk,
+    then on disk; never more than `max_bytes`), and no database connection is held: a
+    slow client cannot keep a pooled connection idle in a transaction. `finish`, once
+    the body is complete, writes the import and its chunks and commits. A refused upload
+    (too large, not CSV, no header, undecodable) writes nothing.
     """
 
     def __init__(
@@ -103,17 +115,14 @@ class ImportUpload:
             delimiter=",",
         )
         self.max_bytes = max_bytes
-        self._buffer = bytearray()
-        self._seq = 0
+        # Deleted when closed (or collected); on disk it has no name to leave behind.
+        self._spool = tempfile.SpooledTemporaryFile(max_size=CHUNK_BYTES)  # noqa: SIM115
+        self._head = bytearray()
         self._size = 0
         self._sniffer = csv_format.EncodingSniffer()
         self._header_checked = False
-        self._started = False
 
-    async def _conn(self) -> AsyncConnection:
-        return await self.session.connection()
-
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         if not data:
             return
         self._size += len(data)
@@ -124,17 +133,16 @@ class ImportUpload:
         self._sniffer.feed(data)
         if self._sniffer.has_nul:
             raise BadCsvError("the file is binary, not CSV text")
-        self._buffer += data
         if not self._header_checked:
-            if b"\n" in self._buffer:
+            self._head += data
+            if b"\n" in self._head:
                 self._check_header()
-            elif len(self._buffer) > HEADER_MAX_BYTES:
+            elif len(self._head) > HEADER_MAX_BYTES:
                 raise BadCsvError("the first line is not a CSV header (no line break found)")
-        if len(self._buffer) >= CHUNK_BYTES:
-            await self._flush(final=False)
+        self._spool.write(data)
 
     def _check_header(self) -> None:
-        line = csv_format.decode_header(bytes(self._buffer[:HEADER_MAX_BYTES]))
+        line = csv_format.decode_header(bytes(self._head[:HEADER_MAX_BYTES]))
         try:
             delimiter, _ = csv_format.parse_header(line)
         except csv_format.HeaderError as exc:
@@ -143,24 +151,10 @@ class ImportUpload:
             ) from None
         self.record.delimiter = delimiter
         self._header_checked = True
-
-    async def _flush(self, *, final: bool) -> None:
-        if not self._started:
-            self.session.add(self.record)
-            await self.session.flush()
-            self._started = True
-        conn = await self._conn()
-        while len(self._buffer) >= CHUNK_BYTES or (final and self._buffer):
-            piece = bytes(self._buffer[:CHUNK_BYTES])
-            del self._buffer[:CHUNK_BYTES]
-            await conn.execute(
-                text("INSERT INTO csv_import_chunks (import_id, seq, data) VALUES (:i, :s, :d)"),
-                {"i": self.record.id, "s": self._seq, "d": piece},
-            )
-            self._seq += 1
+        self._head = bytearray()
 
     async def finish(self, *, dry_run: bool) -> CsvImport:
-        """Check what only the whole file tells, then commit the import as `pending`."""
+        """Check what only the whole file tells, then store and commit it as `pending`."""
         if self._size == 0:
             raise EmptyFileError("the file is empty")
         if not self._header_checked:
@@ -171,13 +165,25 @@ class ImportUpload:
                 "the file is not text in a supported encoding (UTF-8 or Windows-1252)",
                 code="undecodable_file",
             )
-        await self._flush(final=True)
         self.record.encoding = encoding
         self.record.size_bytes = self._size
         self.record.dry_run = dry_run
         self.session.add(self.record)
+        await self.session.flush()
+        conn: AsyncConnection = await self.session.connection()
+        self._spool.seek(0)
+        seq = 0
+        while piece := self._spool.read(CHUNK_BYTES):
+            await conn.execute(
+                text("INSERT INTO csv_import_chunks (import_id, seq, data) VALUES (:i, :s, :d)"),
+                {"i": self.record.id, "s": seq, "d": piece},
+            )
+            seq += 1
         await self.session.commit()
         return self.record
+
+    def close(self) -> None:
+        self._spool.close()
 
 
 async def enqueue(queue: ArqRedis, queue_name: str, import_id: UUID) -> bool:
@@ -225,12 +231,21 @@ async def row_errors(
 async def iter_row_errors(
     session: AsyncSession, import_id: UUID, *, batch: int = 5000
 ) -> AsyncIterator[tuple[int, str, str]]:
-    """Every row error, in row order, read in batches (keyset pagination)."""
+    """Every row error, in row order, read in batches (keyset pagination).
+
+    Each batch is its own transaction, ended before its rows are handed over: the caller
+    may wait on a slow client in between, and must not hold a connection meanwhile.
+    """
     after = (-1, -1)
     while True:
         rows = (
             await session.exec(
-                select(CsvImportError)
+                select(
+                    col(CsvImportError.row_number),
+                    col(CsvImportError.field),
+                    col(CsvImportError.message),
+                    col(CsvImportError.id),
+                )
                 .where(
                     col(CsvImportError.import_id) == import_id,
                     func.row(col(CsvImportError.row_number), col(CsvImportError.id))
@@ -240,12 +255,12 @@ async def iter_row_errors(
                 .limit(batch)
             )
         ).all()
+        await session.commit()
         if not rows:
             return
-        for row in rows:
-            yield row.row_number, row.field, row.message
-        last = rows[-1]
-        after = (last.row_number, last.id or 0)
+        for row_number, field, message, _ in rows:
+            yield row_number, field, message
+        after = (rows[-1][0], rows[-1][3] or 0)
 
 
 @dataclass(frozen=True)

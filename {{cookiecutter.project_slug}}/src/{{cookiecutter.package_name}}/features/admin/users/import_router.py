@@ -15,6 +15,7 @@ from ....lib.dependencies import get_session
 from ....lib.errors import AppError, error_responses
 from ....lib.pagination import Page, PageQuery
 from ....lib.uploads import PartData, PartEnd, PartStart, multipart_events
+from ....lib.urls import relative_url
 from ...users.dependencies import Caller, require
 from ...users.permissions import Permission
 from . import csv_format, csv_import
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/admin/users", tags=["admin: user import"])
 Importer = Annotated[Caller, Depends(require(Permission.import_users))]
 Session = Annotated[AsyncSession, Depends(get_session)]
 FILE_FIELD = "file"
+TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
 def _csv_line(cells: list[str] | tuple[str, ...]) -> str:
@@ -91,46 +93,48 @@ async def upload(
 ) -> ImportAccepted:
     settings = request.app.state.settings
     limit: int = settings.csv_import_max_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise csv_import.UploadTooLargeError(
-            f"the file is larger than the {limit // (1024 * 1024)} MB limit"
-        )
+    # The body's size and pace are bounded by lib/request_limits.py. No transaction stays
+    # open while it streams in: the caller's ends here, the upload's is `finish`.
+    await session.commit()
     sink: csv_import.ImportUpload | None = None
     field: str | None = None
     form_value = bytearray()
-    async for event in multipart_events(request):
-        if isinstance(event, PartStart):
-            field = event.name
-            if field == FILE_FIELD and event.filename is not None:
-                if sink is not None:
-                    raise AppError("send one file per import", code="too_many_files")
-                csv_import.check_file_type(event.filename, event.content_type)
-                sink = csv_import.ImportUpload(
-                    session,
-                    company_id=caller.company_id,
-                    requested_by=caller.user_id,
-                    file_name=event.filename,
-                    max_bytes=limit,
-                )
-            form_value.clear()
-        elif isinstance(event, PartData):
-            if field == FILE_FIELD and sink is not None:
-                await sink.write(event.data)
-            elif len(form_value) < 100:
-                form_value += event.data
-        elif isinstance(event, PartEnd) and field == "dry_run":
-            dry_run = form_value.decode("latin-1").strip().lower() in {"1", "true", "yes", "on"}
-    if sink is None:
-        raise AppError(
-            f"no file: send it in the multipart field '{FILE_FIELD}'", code="file_missing"
-        )
-    record = await sink.finish(dry_run=dry_run)
+    try:
+        async for event in multipart_events(request):
+            if isinstance(event, PartStart):
+                field = event.name
+                if field == FILE_FIELD and event.filename is not None:
+                    if sink is not None:
+                        raise AppError("send one file per import", code="too_many_files")
+                    csv_import.check_file_type(event.filename, event.content_type)
+                    sink = csv_import.ImportUpload(
+                        session,
+                        company_id=caller.company_id,
+                        requested_by=caller.user_id,
+                        file_name=event.filename,
+                        max_bytes=limit,
+                    )
+                form_value.clear()
+            elif isinstance(event, PartData):
+                if field == FILE_FIELD and sink is not None:
+                    sink.write(event.data)
+                elif len(form_value) < 100:
+                    form_value += event.data
+            elif isinstance(event, PartEnd) and field == "dry_run":
+                dry_run = form_value.decode("latin-1").strip().lower() in TRUE_WORDS
+        if sink is None:
+            raise AppError(
+                f"no file: send it in the multipart field '{FILE_FIELD}'", code="file_missing"
+            )
+        record = await sink.finish(dry_run=dry_run)
+    finally:
+        if sink is not None:
+            sink.close()
     await csv_import.enqueue(request.app.state.queue, settings.queue_name, record.id)
     return ImportAccepted(
         id=record.id,
         status=record.status,
-        status_url=str(request.url_for("import_status", import_id=record.id)),
+        status_url=relative_url(request, "import_status", import_id=record.id),
     )
 
 
@@ -163,7 +167,7 @@ def _state(request: Request, record: CsvImport, errors: Page[ImportRowError]) ->
             processing_seconds=_seconds(record.started_at, record.finished_at),
         ),
         errors=errors,
-        errors_csv_url=str(request.url_for("import_errors_csv", import_id=record.id)),
+        errors_csv_url=relative_url(request, "import_errors_csv", import_id=record.id),
     )
 
 
@@ -206,6 +210,9 @@ async def import_errors_csv(
     import_id: UUID, request: Request, caller: Importer, session: Session
 ) -> StreamingResponse:
     await csv_import.get_import(session, caller.company_id, import_id)
+    # Nothing may wait on a slow reader inside a transaction: the request's ends now, and
+    # the rows are read one batch per transaction.
+    await session.commit()
     factory = request.app.state.session_factory
 
     async def lines() -> AsyncIterator[str]:
