@@ -2,12 +2,8 @@
 
 import json
 
-import psycopg
-
-from {{ cookiecutter.package_name }}.features.wallets.service import WEEKLY_RESET_LOCK_KEY
-
 from . import factories as f
-from .conftest import libpq_url, run_module
+from .conftest import run_module
 from .factories import Db
 
 MODULE = "{{ cookiecutter.package_name }}.scripts.run_weekly_reset"
@@ -39,23 +35,6 @@ def test_resets_and_prints_a_one_line_summary(db: Db, process_env: dict[str, str
         1,
         0,
     )
-
-
-def test_exits_cleanly_when_another_run_holds_the_lock(
-    db: Db, process_env: dict[str, str], database_url: str
-) -> None:
-    acme = f.company(db, "Acme", allowance=120)
-    alice = f.user(db, acme, "alice@acme.example", compliment=3)
-    with psycopg.connect(libpq_url(database_url)) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(%s)", (WEEKLY_RESET_LOCK_KEY,))
-        done = run_module(MODULE, process_env)
-
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
-        "status": "skipped",
-        "reason": "another weekly reset is running",
-    }
-    assert f.balances(db, alice) == (3, 0)
 
 
 def test_unreachable_database_fails_with_one_line(process_env: dict[str, str]) -> None:

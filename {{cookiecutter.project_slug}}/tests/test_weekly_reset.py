@@ -9,8 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from {{ cookiecutter.package_name }}.features.wallets.service import (
-    WEEKLY_RESET_LOCK_KEY,
-    ResetAlreadyRunningError,
     period_start_for,
     reset_weekly_balances,
 )
@@ -123,19 +121,6 @@ async def test_one_company_only(session: AsyncSession, db: Db) -> None:
     assert f.balances(db, theirs) == (100, 0)
 
 
-async def test_a_run_while_another_holds_the_lock_is_refused(
-    session: AsyncSession, db: Db, database_url: str
-) -> None:
-    acme = f.company(db, "Acme", allowance=100)
-    alice = f.user(db, acme, "alice@acme.example", compliment=20)
-    with psycopg.connect(libpq_url(database_url)) as holder:
-        holder.execute("SELECT pg_advisory_xact_lock(%s)", (WEEKLY_RESET_LOCK_KEY,))
-        with pytest.raises(ResetAlreadyRunningError):
-            await reset_weekly_balances(session, now=MONDAY)
-    assert f.balances(db, alice) == (20, 0)
-    assert db.execute("SELECT count(*) FROM weekly_reset_runs").fetchone() == (0,)
-
-
 async def test_concurrent_runs_reset_each_wallet_once(engine: AsyncEngine, db: Db) -> None:
     acme = f.company(db, "Acme", allowance=100)
     users = [f.user(db, acme, f"u{i}@acme.example", compliment=i) for i in range(50)]
@@ -143,14 +128,13 @@ async def test_concurrent_runs_reset_each_wallet_once(engine: AsyncEngine, db: D
 
     async def attempt() -> int:
         async with factory() as session:
-            try:
-                return (await reset_weekly_balances(session, now=MONDAY)).ledger_rows
-            except ResetAlreadyRunningError:
-                return 0
+            summary = await reset_weekly_balances(session, now=MONDAY, batch_size=7)
+            assert summary.companies_failed == ()
+            return summary.ledger_rows
 
     written = await asyncio.gather(*(attempt() for _ in range(4)))
 
-    # Whichever runs got the lock, the week's reset happened exactly once.
+    # However the runs' batches interleaved, the week's reset happened exactly once.
     assert sum(written) == 50
     assert db.execute("SELECT count(*) FROM wallet_transactions").fetchone() == (50,)
     assert all(f.balances(db, u) == (100, 0) for u in users)
@@ -188,7 +172,8 @@ async def test_balances_equal_their_ledger_under_concurrent_spending(
 
     async def reset() -> None:
         async with factory() as session:
-            await reset_weekly_balances(session, now=MONDAY + timedelta(days=7), attempts=20)
+            summary = await reset_weekly_balances(session, now=MONDAY + timedelta(days=7))
+            assert (summary.companies_failed, summary.retries) == ((), 0)
 
     await asyncio.gather(reset(), *(spend(u) for u in users[::2]))
 
@@ -202,7 +187,7 @@ async def test_balances_equal_their_ledger_under_concurrent_spending(
     assert all(b is not None and b[0] in (300, 295) for b in (f.balances(db, u) for u in users))
 
 
-async def test_a_wallet_changed_mid_reset_is_retried_with_its_new_balance(
+async def test_a_wallet_changed_mid_reset_is_recorded_with_its_new_balance(
     engine: AsyncEngine, db: Db, database_url: str
 ) -> None:
     acme = f.company(db, "Acme", allowance=100)
@@ -216,10 +201,11 @@ async def test_a_wallet_changed_mid_reset_is_retried_with_its_new_balance(
             spender.commit()
             summary = await reset
 
-    # The first attempt's snapshot saw 10; the retry logged the committed 40.
+    # The reset waited for the row and took its previous balance from the locked row:
+    # the committed 40, with no retry.
     assert [row[2:5] for row in f.ledger(db, alice)] == [(60, 40, 100)]
     assert f.balances(db, alice) == (100, 0)
-    assert summary.ledger_rows == 1
+    assert (summary.ledger_rows, summary.retries) == (1, 0)
 
 
 async def wait_for_a_blocked_query(db: Db, seconds: float = 10) -> None:
