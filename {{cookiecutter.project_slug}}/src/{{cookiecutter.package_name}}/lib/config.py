@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     database_idle_in_transaction_timeout_seconds: float = Field(default=30.0, ge=0)
     # Wallets the weekly reset changes per transaction (cron and worker): the longest a
     # compliment waits for the reset is about one batch.
-    weekly_reset_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    weekly_reset_batch_size: int = Field(default=5000, ge=1, le=100_000)
     # Readiness checks must answer before Railway's health check gives up.
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
