@@ -160,7 +160,10 @@ def finished(code: int | None, stdout: str, stderr: str) -> dict[str, Any]:
 
 
 async def under_traffic(
-    base: str, env: dict[str, str], headers: list[dict[str, str]], receivers: list[str],
+    base: str,
+    env: dict[str, str],
+    headers: list[dict[str, str]],
+    receivers: list[str],
     options: argparse.Namespace,
 ) -> tuple[dict[str, Any], Traffic]:
     traffic = Traffic()
@@ -169,12 +172,16 @@ async def under_traffic(
 
         async def send(k: int) -> None:
             sender = k % len(headers)
-            body = {"receiver_id": receivers[(sender + 1) % len(receivers)],
-                    "coins": COINS, "message": MESSAGE}
+            body = {
+                "receiver_id": receivers[(sender + 1) % len(receivers)],
+                "coins": COINS,
+                "message": MESSAGE,
+            }
             phase, started = traffic.phase, time.perf_counter()
             try:
-                status = (await client.post("/compliments", json=body, headers=headers[sender])
-                          ).status_code
+                status = (
+                    await client.post("/compliments", json=body, headers=headers[sender])
+                ).status_code
             except httpx.HTTPError:
                 status = 0
             traffic.results.append((phase, time.perf_counter() - started, status))
@@ -232,8 +239,10 @@ def run(options: argparse.Namespace, server: Server, settings: Settings, tmp: Pa
     started = time.perf_counter()
     seed = build_seed(server, options.wallets, options.companies)
     prepare_seed(server, seed, options.senders)
-    print(f"seed: {options.wallets:,} wallets, {options.companies} companies, with their"
-          f" ledger, built in {time.perf_counter() - started:.1f}s")
+    print(
+        f"seed: {options.wallets:,} wallets, {options.companies} companies, with their"
+        f" ledger, built in {time.perf_counter() - started:.1f}s"
+    )
     jwks_url, sign = local_signer(tmp)
     with psycopg.connect(server.url(seed)) as conn:
         senders = {str(sub): str(user_id) for sub, user_id in conn.execute(SENDERS)}
@@ -249,15 +258,25 @@ def run(options: argparse.Namespace, server: Server, settings: Settings, tmp: Pa
         idle_seconds = float(idle_summary["elapsed_seconds"])
     print(f"idle reset: {idle_seconds:.2f}s, {idle_summary['ledger_rows']:,} ledger rows")
 
-
     with server.clone(seed, "traffic") as busy:
         url = server.url(busy)
         env = process_env(url, settings.redis_url, queue, jwks_url, **batch)
         port, log = free_port(), tmp / "api.log"
         api = start(
-            [str(BIN / "uvicorn"), f"{PACKAGE}.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-            env, log,
+            [
+                str(BIN / "uvicorn"),
+                f"{PACKAGE}.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env,
+            log,
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -271,8 +290,10 @@ def run(options: argparse.Namespace, server: Server, settings: Settings, tmp: Pa
     busy_seconds = float(busy_summary["elapsed_seconds"])
     wall = sum(1 for phase, _, _ in traffic.results if phase == "during") / options.rate
 
-    print(f"reset under traffic: {busy_seconds:.2f}s, {busy_summary['ledger_rows']:,} ledger"
-          f" rows, {busy_summary['retries']} retries, first run: ok")
+    print(
+        f"reset under traffic: {busy_seconds:.2f}s, {busy_summary['ledger_rows']:,} ledger"
+        f" rows, {busy_summary['retries']} retries, first run: ok"
+    )
     print(f"ratio (under traffic / idle): {busy_seconds / idle_seconds:.2f}")
     print(
         f"compliments offered at {options.rate:g}/s, {options.concurrency} connections"
@@ -283,8 +304,10 @@ def run(options: argparse.Namespace, server: Server, settings: Settings, tmp: Pa
     if problems:
         print("check failed:\n  " + "\n  ".join(problems))
         return 1
-    print("checked: every wallet equals its ledger, every previous balance the one before,"
-          " every active wallet reset exactly once, every 201 a stored compliment")
+    print(
+        "checked: every wallet equals its ledger, every previous balance the one before,"
+        " every active wallet reset exactly once, every 201 a stored compliment"
+    )
     return 0
 
 
