@@ -95,6 +95,29 @@ def test_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     assert "ratio" in output.lower()
 
 
+def test_reset_under_load_benchmark_runs_on_a_small_dataset(project: Path) -> None:
+    code, output = uv_run(
+        project,
+        "python",
+        "bench/reset_under_load.py",
+        "--wallets",
+        "3000",
+        "--companies",
+        "3",
+        "--senders",
+        "10",
+        "--rate",
+        "40",
+        "--before",
+        "1",
+    )
+    assert code == 0, output
+    assert re.search(r"^ratio \(under traffic / idle\): \d+\.\d\d$", output, re.MULTILINE), output
+    for phase in ("before", "during"):
+        assert re.search(rf"^  {phase} +[\d,]+ requests +p50 .* 5xx 0 ", output, re.M), output
+    assert "checked: every wallet equals its ledger" in output
+
+
 def test_csv_import_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     code, output = uv_run(project, "python", "bench/csv_import.py", "--rows", "5000")
     assert code == 0, output

@@ -54,6 +54,8 @@ AUTH_ENV |= {
 }
 # Five fields, UTC (Railway runs cron schedules in UTC).
 WEEKLY_RESET_SCHEDULE = "{{ cookiecutter.weekly_reset_schedule }}"
+# Restarts of a failed weekly reset (Railway's free plan allows up to 10).
+CRON_MAX_RETRIES = 5
 
 
 @define_railway
@@ -103,9 +105,15 @@ def main(ctx=None):
         source=source,
         build=DOCKER_BUILD,
         start=CRON_START,
-        # The job runs once and exits (0 done, 1 failed), so never restart it:
-        # a retry waits for the next scheduled run.
-        deploy={"cronSchedule": WEEKLY_RESET_SCHEDULE, "restartPolicyType": "NEVER"},
+        # The job runs once and exits (0 done, non-zero when a company due this week
+        # was left unreset). A failed run is restarted a few times: each run continues
+        # where the last stopped and never resets a wallet twice in a week. What the
+        # retries do not finish, the worker's catch-up does (docs/cron.md).
+        deploy={
+            "cronSchedule": WEEKLY_RESET_SCHEDULE,
+            "restartPolicyType": "ON_FAILURE",
+            "restartPolicyMaxRetries": CRON_MAX_RETRIES,
+        },
         env={"DATABASE_URL": db.env.DATABASE_URL, "ENVIRONMENT": "production"},
     )
 

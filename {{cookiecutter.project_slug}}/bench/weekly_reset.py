@@ -1,6 +1,7 @@
 """Weekly reset benchmark: the project's reset against one raw UPDATE on the same data.
 
-    uv run python bench/weekly_reset.py [--wallets 1000000 --companies 100 --repeat 3]
+    uv run python bench/weekly_reset.py [--wallets 1000000 --companies 100 --repeat 3
+                                         --batch-size 2000]
 
 Builds a seed database once, then clones it (CREATE DATABASE ... TEMPLATE) for every
 measurement so each run starts from the same rows. Every bench_ database it creates is
@@ -26,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.package_name }}.features.wallets.service import (
+    DEFAULT_BATCH_SIZE,
     ResetSummary,
     reset_weekly_balances,
 )
@@ -149,14 +151,14 @@ def time_raw(url: str) -> tuple[float, int]:
         return time.perf_counter() - started, changed
 
 
-async def time_ours(url: str) -> tuple[float, ResetSummary]:
+async def time_ours(url: str, batch_size: int) -> tuple[float, ResetSummary]:
     engine = create_engine(Settings(database_url=url))
     try:
         async with engine.connect():
             pass  # open the pooled connection outside the timed part, as raw does
         async with create_session_factory(engine)() as session:
             started = time.perf_counter()
-            summary = await reset_weekly_balances(session)
+            summary = await reset_weekly_balances(session, batch_size=batch_size)
             elapsed = time.perf_counter() - started
             wrong = await session.scalar(text(WRONG_BALANCES))
             ledger = await session.scalar(text(LEDGER_ROWS))
@@ -182,7 +184,7 @@ def run(args: argparse.Namespace, server: Server) -> None:
                     elapsed, raw_changed = time_raw(server.url(db))
                     timings.raw.append(elapsed)
                 else:
-                    elapsed, summary = asyncio.run(time_ours(server.url(db)))
+                    elapsed, summary = asyncio.run(time_ours(server.url(db), args.batch_size))
                     timings.ours.append(elapsed)
             print(f"  round {i + 1} {side:<4} {elapsed:8.2f}s")
     assert summary is not None
@@ -197,7 +199,10 @@ def report(
     raw_med, raw_min = statistics.median(timings.raw), min(timings.raw)
     ours_med, ours_min = statistics.median(timings.ours), min(timings.ours)
     print()
-    print(f"weekly reset, {args.wallets:,} wallets, {args.companies} companies, x{args.repeat}")
+    print(
+        f"weekly reset, {args.wallets:,} wallets, {args.companies} companies,"
+        f" batches of {args.batch_size:,}, x{args.repeat}"
+    )
     print(f"{'':<22}{'median':>10}{'min':>10}")
     print(f"{'raw UPDATE':<22}{raw_med:>9.2f}s{raw_min:>9.2f}s")
     print(f"{'ours (with ledger)':<22}{ours_med:>9.2f}s{ours_min:>9.2f}s")
@@ -215,6 +220,7 @@ def main() -> None:
     parser.add_argument("--wallets", type=int, default=1_000_000)
     parser.add_argument("--companies", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument(
         "--admin-url",
         default=os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),

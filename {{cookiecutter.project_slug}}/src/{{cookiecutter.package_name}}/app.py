@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        engine = create_engine(settings, request_limits=True)
         queue = create_queue(settings)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)

@@ -54,7 +54,16 @@ class WorkerSettings:
             second=0,
             run_at_startup=True,
             unique=True,
-        )
+        ),
+        # Every 10 minutes: finish a weekly reset that a failed run left incomplete, so
+        # tenants get their allowance the same day (docs/cron.md, "When a run fails").
+        cron(
+            wallet_jobs.weekly_reset_catch_up,
+            name="weekly_reset_catch_up",
+            minute=set(range(5, 60, 10)),
+            run_at_startup=True,
+            unique=True,
+        ),
     ]
     on_startup = startup
     on_job_start = job_start

@@ -48,6 +48,16 @@ class Settings(BaseSettings):
     # (`arq:job:<id>`): deployments sharing a Redis need their own database number.
     queue_name: str = "{{ cookiecutter.project_slug }}:queue"
     database_pool_size: int = Field(default=5, ge=1)
+    # The api's database sessions only (0 turns one off): how long a statement may wait
+    # for a lock (e.g. a wallet the weekly reset holds) or run, and how long a session
+    # may sit idle inside a transaction, before Postgres cancels it. A request cut short
+    # answers 503 and gives its pooled connection back; the worker and cron set their own.
+    database_lock_timeout_seconds: float = Field(default=2.0, ge=0)
+    database_statement_timeout_seconds: float = Field(default=15.0, ge=0)
+    database_idle_in_transaction_timeout_seconds: float = Field(default=30.0, ge=0)
+    # Wallets the weekly reset changes per transaction (cron and worker): the longest a
+    # compliment waits for the reset is about one batch.
+    weekly_reset_batch_size: int = Field(default=5000, ge=1, le=100_000)
     # Readiness checks must answer before Railway's health check gives up.
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"

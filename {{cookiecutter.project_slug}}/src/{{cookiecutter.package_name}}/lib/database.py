@@ -9,14 +9,32 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from .config import Settings
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, request_limits: bool = False) -> AsyncEngine:
+    """The process's engine. `request_limits` (the api) gives every session the
+    DATABASE_*_TIMEOUT_SECONDS limits, so no request can hold a pooled connection for
+    long waiting on a lock, a slow statement or a slow client."""
+    # Fail fast when Postgres is unreachable instead of hanging the process.
+    connect_args: dict[str, object] = {"connect_timeout": 5}
+    if request_limits:
+        connect_args["options"] = session_limits(settings)
     return create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         pool_pre_ping=True,
-        # Fail fast when Postgres is unreachable instead of hanging the process.
-        connect_args={"connect_timeout": 5},
+        connect_args=connect_args,
     )
+
+
+def session_limits(settings: Settings) -> str:
+    """The api's limits as libpq startup options, in milliseconds (0: none)."""
+    limits = {
+        "lock_timeout": settings.database_lock_timeout_seconds,
+        "statement_timeout": settings.database_statement_timeout_seconds,
+        "idle_in_transaction_session_timeout": (
+            settings.database_idle_in_transaction_timeout_seconds
+        ),
+    }
+    return " ".join(f"-c {name}={round(seconds * 1000)}" for name, seconds in limits.items())
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -19,7 +19,9 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg.errors import IdleInTransactionSessionTimeout, LockNotAvailable, QueryCanceled
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -162,6 +164,29 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
 
+# Postgres cut the request short (the api's DATABASE_*_TIMEOUT_SECONDS): it waited too
+# long for a lock another transaction holds (the weekly reset's batch, say), ran too long,
+# or sat idle in its transaction. The connection went back to the pool; trying again soon
+# will likely work.
+_DATABASE_BUSY = (LockNotAvailable, QueryCanceled, IdleInTransactionSessionTimeout)
+DATABASE_BUSY_RETRY_AFTER_SECONDS = 1
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if not isinstance(exc.orig, _DATABASE_BUSY):
+        return await _unexpected_error(request, exc)
+    logger.warning(
+        "database busy on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__
+    )
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "database_busy",
+        "the database is busy; try again in a moment",
+        headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_SECONDS)},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(
@@ -203,4 +228,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,8 +1,14 @@
 """The cron process: `python -m {{ cookiecutter.package_name }}.scripts.run_weekly_reset`.
 
-Runs the weekly reset once and exits. Exit 0 with a one-line JSON summary on stdout
-(also when another run holds the lock: that run does the work); exit 1 with a one-line
-reason on stderr when the reset could not run, so the scheduler shows a failed run.
+Runs the weekly reset once and exits:
+
+- 0, with a one-line JSON summary on stdout, when every company due this period is
+  reset (by this run or an earlier one);
+- 1 when a company was left unreset: the summary (`"status": "incomplete"`, with
+  `companies_failed`) on stdout and a one-line reason naming them on stderr; or when the
+  reset could not run at all (the reason on stderr). The scheduler restarts it on
+  failure, and the run continues where the failed one stopped;
+- 2 for bad configuration.
 """
 
 import asyncio
@@ -13,8 +19,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..features.wallets.service import (
-    ResetAlreadyRunningError,
+    ResetIncompleteError,
     ResetSummary,
+    describe_error,
     reset_weekly_balances,
 )
 from ..lib.config import Settings, get_settings
@@ -24,13 +31,7 @@ from ..lib.logs import configure_logging
 
 async def run(settings: Settings) -> ResetSummary:
     async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
-        return await reset_weekly_balances(session)
-
-
-def _reason(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return f"{type(cause).__name__}: {first_line}"
+        return await reset_weekly_balances(session, batch_size=settings.weekly_reset_batch_size)
 
 
 def main() -> int:
@@ -45,11 +46,12 @@ def main() -> int:
     configure_logging(settings)
     try:
         summary = asyncio.run(run(settings))
-    except ResetAlreadyRunningError:
-        print(json.dumps({"status": "skipped", "reason": "another weekly reset is running"}))
-        return 0
     except (SQLAlchemyError, OSError) as exc:
-        print(f"weekly reset failed: {_reason(exc)}", file=sys.stderr)
+        print(f"weekly reset failed: {describe_error(exc)}", file=sys.stderr)
+        return 1
+    if summary.companies_failed:
+        print(json.dumps({"status": "incomplete", **summary.as_dict()}))
+        print(f"weekly reset failed: {ResetIncompleteError(summary)}", file=sys.stderr)
         return 1
     print(json.dumps({"status": "ok", **summary.as_dict()}))
     return 0

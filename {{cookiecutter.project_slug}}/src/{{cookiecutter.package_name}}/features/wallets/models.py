@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Identity, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, Identity, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
@@ -39,6 +39,9 @@ class Wallet(SQLModel, table=True):
     user_id: UUID = Field(foreign_key="users.id", unique=True)
     compliment_balance: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     redeemable_balance: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # The period (ISO week) of the weekly reset that last set this wallet, written by the
+    # statement that resets it: a run resumed mid-company never resets a wallet twice.
+    reset_period: date | None = None
     created_at: datetime | None = timestamp_field()
     updated_at: datetime | None = timestamp_field()
 
@@ -76,7 +79,8 @@ class WalletTransaction(SQLModel, table=True):
 
 
 class WeeklyResetRun(SQLModel, table=True):
-    """One row per company and period: what makes a second run of a week a no-op."""
+    """One row per company and period: claimed when a run starts the company, completed
+    when all its wallets are reset. An incomplete one is what the next run continues."""
 
     __tablename__ = "weekly_reset_runs"
     __table_args__ = (UniqueConstraint("company_id", "period_start"),)
@@ -88,3 +92,4 @@ class WeeklyResetRun(SQLModel, table=True):
     allowance: int
     wallets_reset: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     created_at: datetime | None = timestamp_field()
+    completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

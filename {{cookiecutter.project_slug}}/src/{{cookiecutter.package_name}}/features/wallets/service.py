@@ -1,14 +1,16 @@
 """Wallet rules. Functions take a session and plain values; they know nothing of HTTP."""
 
+import asyncio
 import logging
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from psycopg.errors import SerializationFailure
-from sqlalchemy import bindparam, text
+from psycopg.errors import DeadlockDetected, LockNotAvailable, SerializationFailure
+from sqlalchemy import Row, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,13 +21,29 @@ from .models import BalanceType, TransactionKind, Wallet, WalletTransaction
 
 logger = logging.getLogger(__name__)
 
-# pg_try_advisory_xact_lock key: "weekly_reset" as a stable 63-bit number.
-WEEKLY_RESET_LOCK_KEY = 0x7765656B6C795F72
 RESET_REASON = "Weekly allowance reset"
+# Wallets per transaction (WEEKLY_RESET_BATCH_SIZE in the cron and worker). Each batch
+# holds its rows' locks until it commits, so this bounds how long a compliment to or from
+# one of them can wait (about 0.1 s at 5,000); 2,000 made the whole reset about 20 %
+# slower, 10,000 a few percent faster (bench/weekly_reset.py, bench/reset_under_load.py).
+DEFAULT_BATCH_SIZE = 5_000
+# Tries of one batch on a transient conflict (deadlock, serialization, lock timeout).
+BATCH_ATTEMPTS = 5
+# How long one batch waits for a row another transaction holds before it is retried.
+# Set in each of the reset's transactions, with no statement timeout: the reset does not
+# inherit the limits of whatever engine it runs on (the api's are much shorter).
+_RESET_LIMITS = text(
+    "SELECT set_config('lock_timeout', '10s', true), set_config('statement_timeout', '0', true)"
+)
+_TRANSIENT = (DeadlockDetected, SerializationFailure, LockNotAvailable)
+
+T = TypeVar("T")
 
 
-class ResetAlreadyRunningError(Exception):
-    """Another weekly reset holds the lock; this one did nothing."""
+@dataclass(frozen=True)
+class CompanyFailure:
+    company_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -38,12 +56,26 @@ class ResetSummary:
     wallets_reset: int
     ledger_rows: int
     elapsed_seconds: float
+    # Companies due this period that this run left unfinished (the next run continues them).
+    companies_failed: tuple[CompanyFailure, ...] = ()
+    # Batches tried again after a transient conflict (each succeeded, or its company failed).
+    retries: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["run_id"] = str(self.run_id)
         data["period_start"] = self.period_start.isoformat()
+        data["companies_failed"] = [asdict(failure) for failure in self.companies_failed]
         return data
+
+
+class ResetIncompleteError(Exception):
+    """A reset left companies due this period unreset (`summary.companies_failed`)."""
+
+    def __init__(self, summary: ResetSummary) -> None:
+        failed = ", ".join(f"{f.company_id} ({f.reason})" for f in summary.companies_failed)
+        super().__init__(f"{len(summary.companies_failed)} companies left unreset: {failed}")
+        self.summary = summary
 
 
 def period_start_for(moment: datetime) -> date:
@@ -52,89 +84,100 @@ def period_start_for(moment: datetime) -> date:
     return day - timedelta(days=day.weekday())
 
 
-# Each statement is set-based: its cost does not depend on a Python loop.
-# The claim returns the companies it took; the statements below get them back as arrays
-# rather than joining weekly_reset_runs by run_id: a run_id just inserted is in no
-# statistics, the planner guesses one company, and its nested loops over a million users
-# were five times slower than the hash joins an accurate count gives.
+# A company's run is claimed once per period, with the allowance it applies; a run that
+# dies leaves its claim incomplete and the next run (or the worker's catch-up) finishes it.
 _CLAIM_PERIOD = text("""
     INSERT INTO weekly_reset_runs (run_id, company_id, period_start, allowance)
     SELECT :run_id, c.id, :period_start, c.weekly_renewal_amount
     FROM companies AS c
     WHERE c.is_active AND (CAST(:company_id AS uuid) IS NULL OR c.id = :company_id)
     ON CONFLICT (company_id, period_start) DO NOTHING
-    RETURNING company_id, allowance
 """)
 
-_COUNT_ELIGIBLE = text("""
-    SELECT count(*) FROM companies AS c
-    WHERE c.is_active AND (CAST(:company_id AS uuid) IS NULL OR c.id = :company_id)
+# This period's runs of active companies (in scope), complete or not.
+_PERIOD_RUNS = text("""
+    SELECT r.company_id, r.allowance, r.completed_at IS NOT NULL AS completed
+    FROM weekly_reset_runs AS r
+    JOIN companies AS c ON c.id = r.company_id
+    WHERE r.period_start = :period_start AND c.is_active
+      AND (CAST(:company_id AS uuid) IS NULL OR r.company_id = :company_id)
+      AND (CAST(:claimed_before AS timestamptz) IS NULL OR r.created_at < :claimed_before)
+    ORDER BY r.company_id
 """)
 
 _CREATE_MISSING_WALLETS = text("""
     INSERT INTO wallets (user_id)
     SELECT u.id
     FROM users AS u
-    WHERE u.is_active AND u.company_id = ANY(CAST(:company_ids AS uuid[]))
+    WHERE u.is_active AND u.company_id = :company_id
       AND NOT EXISTS (SELECT 1 FROM wallets AS w WHERE w.user_id = u.id)
     ON CONFLICT (user_id) DO NOTHING
 """)
 
-# The reset joins every wallet in a hash table (about 80 MB per million wallets). Spilled
-# to disk in batches, as the default 4 MB makes it, the rows come out shuffled and the
-# page writes and foreign-key checks that follow lose their locality: a million-wallet
-# reset used 1.2 to 1.5 times the CPU. SET LOCAL ends with the transaction.
-_RESET_WORK_MEM = text("SET LOCAL work_mem = '256MB'")
-
-# The ledger is written first, from the balances the update then overwrites: both
-# statements run in one REPEATABLE READ snapshot and pick wallets with the same condition.
-# A wallet changed by anyone else after the snapshot makes the update fail (and the reset
-# retry) rather than leave a stale previous balance. One statement with a wallets
-# self-join for `previous` did the same work with an extra million-row join.
-# The metadata is the same for every wallet of a company: built once per company.
-_RECORD_RESETS = text("""
-    WITH run AS MATERIALIZED (
-        SELECT company_id, allowance,
-               jsonb_build_object(
-                   'company_id', company_id, 'allowance', allowance,
-                   'run_id', CAST(:run_id AS text), 'period_start', CAST(:period_start AS text)
-               ) AS metadata
-        FROM unnest(CAST(:company_ids AS uuid[]), CAST(:allowances AS integer[]))
-             AS claimed (company_id, allowance)
-    )
-    INSERT INTO wallet_transactions (
-        wallet_id, user_id, kind, balance_type, amount,
-        previous_balance, new_balance, reason, metadata
-    )
-    SELECT w.id, w.user_id, 'RESET', 'COMPLIMENT', r.allowance - w.compliment_balance,
-           w.compliment_balance, r.allowance, :reason, r.metadata
-    FROM wallets AS w
-    JOIN users AS u ON u.id = w.user_id
-    JOIN run AS r ON r.company_id = u.company_id
-    WHERE u.is_active AND w.compliment_balance <> r.allowance
-""")
-
-_RESET_BALANCES = text("""
-    WITH changed AS (
+# One batch: the next wallets of the company (by user id, the order compliments lock
+# wallets in, so the two cannot deadlock) not yet reset this period, locked; then set
+# and marked with the period by one UPDATE, and a ledger row for each changed one, its
+# previous balance read from the locked row. Under READ COMMITTED a compliment that
+# committed while the batch waited for its row is seen (the lock returns the row's
+# latest version), one that comes later waits for the batch's commit: either way the
+# ledger is exact, and no snapshot can go stale. Every wallet of the batch is marked,
+# changed or not, so a run resumed after a crash never resets one twice in a period.
+_RESET_BATCH = text("""
+    WITH batch AS (
+        SELECT w.id, w.user_id, w.compliment_balance AS previous
+        FROM users AS u
+        JOIN wallets AS w ON w.user_id = u.id
+        WHERE u.company_id = :company_id AND u.is_active AND u.id > :after
+          AND (w.reset_period IS NULL OR w.reset_period < :period_start)
+        ORDER BY u.id
+        LIMIT :batch_size
+        FOR UPDATE OF w
+    ), reset AS (
         UPDATE wallets AS w
-        SET compliment_balance = r.allowance, updated_at = now()
-        FROM users AS u,
-             unnest(CAST(:company_ids AS uuid[]), CAST(:allowances AS integer[]))
-                 AS r (company_id, allowance)
-        WHERE u.id = w.user_id
-          AND u.is_active
-          AND r.company_id = u.company_id
-          AND w.compliment_balance <> r.allowance
-        RETURNING r.company_id
-    ), per_company AS (
-        UPDATE weekly_reset_runs AS r
-        SET wallets_reset = c.n
-        FROM (SELECT company_id, count(*) AS n FROM changed GROUP BY company_id) AS c
-        WHERE r.run_id = :run_id AND r.company_id = c.company_id
-        RETURNING c.n
+        SET compliment_balance = :allowance,
+            reset_period = :period_start,
+            updated_at = CASE WHEN b.previous <> :allowance THEN now() ELSE w.updated_at END
+        FROM batch AS b
+        WHERE w.id = b.id
+        RETURNING w.id, w.user_id, b.previous
+    ), ledger AS (
+        INSERT INTO wallet_transactions (
+            wallet_id, user_id, kind, balance_type, amount,
+            previous_balance, new_balance, reason, metadata
+        )
+        SELECT id, user_id, 'RESET', 'COMPLIMENT', :allowance - previous,
+               previous, :allowance, :reason, :metadata
+        FROM reset
+        WHERE previous <> :allowance
+        RETURNING 1
     )
-    SELECT coalesce(sum(n), 0) FROM per_company
+    SELECT (SELECT user_id FROM batch ORDER BY user_id DESC LIMIT 1) AS last_user_id,
+           (SELECT count(*) FROM reset) AS wallets,
+           (SELECT count(*) FROM ledger) AS changed
+""").bindparams(bindparam("metadata", type_=JSONB))
+
+_COUNT_RESET = text("""
+    UPDATE weekly_reset_runs SET wallets_reset = wallets_reset + :changed
+    WHERE company_id = :company_id AND period_start = :period_start
 """)
+
+_COMPLETE = text("""
+    UPDATE weekly_reset_runs SET completed_at = now()
+    WHERE company_id = :company_id AND period_start = :period_start AND completed_at IS NULL
+""")
+
+# Before any uuid: the first batch's lower bound.
+_NO_USER = UUID(int=0)
+
+
+@dataclass
+class _Tally:
+    companies: int = 0
+    wallets_created: int = 0
+    wallets_reset: int = 0
+    ledger_rows: int = 0
+    retries: int = 0
+    failures: list[CompanyFailure] = field(default_factory=list)
 
 
 async def reset_weekly_balances(
@@ -142,64 +185,194 @@ async def reset_weekly_balances(
     *,
     now: datetime | None = None,
     company_id: UUID | None = None,
-    attempts: int = 3,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    attempts: int = BATCH_ATTEMPTS,
 ) -> ResetSummary:
     """Set every active wallet's compliment balance to its company's weekly allowance.
 
     A set, not an add: unused allowance does not roll over. Each changed wallet gets one
-    RESET ledger row; active users without a wallet get one. A company already reset
-    in this period is skipped, so a retried or overlapping run never refills a wallet.
-    Runs in its own transaction on `session`; raises ResetAlreadyRunningError when
-    another reset holds the lock.
+    RESET ledger row; active users without a wallet get one. Exactly once per period and
+    wallet: each wallet is marked with the period by the statement that resets it, so a
+    retried, resumed or overlapping run never refills a wallet spent after its reset.
+
+    Claims this period for every active company (or `company_id` only), then resets
+    each company not yet complete, in short READ COMMITTED transactions of `batch_size`
+    wallets on `session`. A company whose batch keeps failing is reported in
+    `companies_failed` and the others go on; its claim stays incomplete for the next run.
     """
     period_start = period_start_for(now or datetime.now(UTC))
-    for attempt in range(1, attempts + 1):
-        try:
-            return await _reset_once(session, period_start, company_id)
-        except DBAPIError as exc:
-            if not isinstance(exc.orig, SerializationFailure) or attempt == attempts:
-                raise
-            logger.warning("weekly reset hit a concurrent change, retrying (%d)", attempt)
-    raise AssertionError("unreachable")
+    return await _reset(
+        session,
+        period_start,
+        company_id=company_id,
+        claim=True,
+        claimed_before=None,
+        batch_size=batch_size,
+        attempts=attempts,
+    )
 
 
-async def _reset_once(
-    session: AsyncSession, period_start: date, company_id: UUID | None
+async def catch_up_weekly_reset(
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    claimed_before: datetime,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ResetSummary:
+    """Finish this period's resets that a run claimed before `claimed_before` and left
+    incomplete (it died, or gave up on a company). Claims nothing: a period nobody
+    started waits for the scheduled run."""
+    period_start = period_start_for(now or datetime.now(UTC))
+    return await _reset(
+        session,
+        period_start,
+        company_id=None,
+        claim=False,
+        claimed_before=claimed_before,
+        batch_size=batch_size,
+        attempts=BATCH_ATTEMPTS,
+    )
+
+
+async def _reset(
+    session: AsyncSession,
+    period_start: date,
+    *,
+    company_id: UUID | None,
+    claim: bool,
+    claimed_before: datetime | None,
+    batch_size: int,
+    attempts: int,
+) -> ResetSummary:
+    if batch_size < 1 or attempts < 1:
+        raise ValueError("batch_size and attempts must be at least 1")
     started = time.perf_counter()
     run_id = uuid4()
-    params = {"run_id": run_id, "period_start": period_start, "company_id": company_id}
+    params = {
+        "run_id": run_id,
+        "period_start": period_start,
+        "company_id": company_id,
+        "claimed_before": claimed_before,
+    }
     async with session.begin():
-        conn = await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        locked = await conn.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": WEEKLY_RESET_LOCK_KEY}
-        )
-        if not locked:
-            raise ResetAlreadyRunningError("another weekly reset is running")
-        eligible = int(await conn.scalar(_COUNT_ELIGIBLE, params) or 0)
-        claimed = (await conn.execute(_CLAIM_PERIOD, params)).all()
-        params["company_ids"] = [row.company_id for row in claimed]
-        params["allowances"] = [row.allowance for row in claimed]
-        created = (await conn.execute(_CREATE_MISSING_WALLETS, params)).rowcount
-        await conn.execute(_RESET_WORK_MEM)
-        recorded = await conn.execute(_RECORD_RESETS, {**params, "reason": RESET_REASON})
-        ledger_rows = recorded.rowcount
-        wallets_reset = int(await conn.scalar(_RESET_BALANCES, params) or 0)
-        if wallets_reset != ledger_rows:
-            # Cannot happen in one snapshot; raising rolls the whole reset back if it does.
-            raise RuntimeError(f"reset {wallets_reset} wallets but wrote {ledger_rows} ledger rows")
+        conn = await session.connection()
+        if claim:
+            await conn.execute(_CLAIM_PERIOD, params)
+        runs = (await conn.execute(_PERIOD_RUNS, params)).all()
+    tally = _Tally()
+    due = [run for run in runs if not run.completed]
+    for run in due:
+        try:
+            await _reset_company(
+                session,
+                tally,
+                run_id,
+                period_start,
+                run.company_id,
+                run.allowance,
+                batch_size=batch_size,
+                attempts=attempts,
+            )
+        except (DBAPIError, OSError) as exc:
+            reason = describe_error(exc)
+            logger.error("weekly reset of company %s failed: %s", run.company_id, reason)
+            tally.failures.append(CompanyFailure(str(run.company_id), reason))
     summary = ResetSummary(
         run_id=run_id,
         period_start=period_start,
-        companies=len(claimed),
-        companies_already_reset=eligible - len(claimed),
-        wallets_created=created,
-        wallets_reset=wallets_reset,
-        ledger_rows=ledger_rows,
+        companies=tally.companies,
+        companies_already_reset=len(runs) - len(due),
+        wallets_created=tally.wallets_created,
+        wallets_reset=tally.wallets_reset,
+        ledger_rows=tally.ledger_rows,
         elapsed_seconds=round(time.perf_counter() - started, 3),
+        companies_failed=tuple(tally.failures),
+        retries=tally.retries,
     )
-    logger.info("weekly reset finished: %s", summary.as_dict())
+    log = logger.warning if tally.failures else logger.info
+    log("weekly reset finished: %s", summary.as_dict())
     return summary
+
+
+async def _reset_company(
+    session: AsyncSession,
+    tally: _Tally,
+    run_id: UUID,
+    period_start: date,
+    company_id: UUID,
+    allowance: int,
+    *,
+    batch_size: int,
+    attempts: int,
+) -> None:
+    ids = {"company_id": company_id, "period_start": period_start}
+
+    async def create_wallets(conn: AsyncConnection) -> int:
+        return (await conn.execute(_CREATE_MISSING_WALLETS, ids)).rowcount
+
+    tally.wallets_created += await _retrying(session, tally, attempts, create_wallets)
+    params = {
+        **ids,
+        "allowance": allowance,
+        "batch_size": batch_size,
+        "reason": RESET_REASON,
+        "metadata": {
+            "company_id": str(company_id),
+            "allowance": allowance,
+            "run_id": str(run_id),
+            "period_start": period_start.isoformat(),
+        },
+        "after": _NO_USER,
+    }
+
+    async def reset_batch(conn: AsyncConnection) -> Row[Any]:
+        batch = (await conn.execute(_RESET_BATCH, params)).one()
+        if batch.changed:
+            await conn.execute(_COUNT_RESET, {**ids, "changed": batch.changed})
+        return batch
+
+    while True:
+        batch = await _retrying(session, tally, attempts, reset_batch)
+        tally.wallets_reset += batch.changed
+        tally.ledger_rows += batch.changed
+        if batch.wallets < batch_size:
+            break
+        params["after"] = batch.last_user_id
+
+    async def complete(conn: AsyncConnection) -> None:
+        await conn.execute(_COMPLETE, ids)
+
+    await _retrying(session, tally, attempts, complete)
+    tally.companies += 1
+
+
+async def _retrying(
+    session: AsyncSession,
+    tally: _Tally,
+    attempts: int,
+    work: Callable[[AsyncConnection], Awaitable[T]],
+) -> T:
+    """`work` in a transaction of its own, tried again on a transient conflict."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with session.begin():
+                conn = await session.connection()
+                await conn.execute(_RESET_LIMITS)
+                return await work(conn)
+        except DBAPIError as exc:
+            if not isinstance(exc.orig, _TRANSIENT) or attempt == attempts:
+                raise
+            tally.retries += 1
+            logger.warning("weekly reset: %s, retrying (%d)", describe_error(exc), attempt)
+            await asyncio.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason: the database's own error when there is one."""
+    cause = getattr(exc, "orig", None) or exc
+    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"{type(cause).__name__}: {first_line}"
 
 
 # --- Reading a wallet and its ledger ------------------------------------------------
