@@ -232,8 +232,9 @@ def seed_company(db: Db, company_id: object, users: int, balance: int) -> None:
     """`users` active users with a wallet of `balance` coins and the ledger row for it."""
     db.execute(
         "WITH u AS (INSERT INTO users (company_id, email, name)"
-        "  SELECT %(c)s::uuid, 'u' || i || '.' || %(c)s::text || '@bulk.example', 'User ' || i"
-        "  FROM generate_series(1, %(n)s) AS i RETURNING id),"
+        "  SELECT c.id, 'u' || i || '.' || c.id::text || '@' || c.email_domain, 'User ' || i"
+        "  FROM companies AS c, generate_series(1, %(n)s) AS i WHERE c.id = %(c)s::uuid"
+        "  RETURNING id),"
         " w AS (INSERT INTO wallets (user_id, compliment_balance)"
         "  SELECT id, %(b)s FROM u RETURNING id, user_id)"
         " INSERT INTO wallet_transactions (wallet_id, user_id, kind, balance_type, amount,"
