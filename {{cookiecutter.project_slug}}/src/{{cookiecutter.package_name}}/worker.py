@@ -7,6 +7,7 @@ from arq.cron import CronJob
 from arq.worker import Function
 
 from .features.admin.users import jobs as import_jobs
+from .features.compliments import jobs as compliment_jobs
 from .features.wallets import jobs as wallet_jobs
 from .lib import context
 from .lib.config import get_settings
@@ -54,7 +55,17 @@ class WorkerSettings:
             second=0,
             run_at_startup=True,
             unique=True,
-        )
+        ),
+        # Hourly (and at start-up), so a key lives its retention plus at most an hour:
+        # the weekly reset is too rare, and deleting on the compliment path would slow it.
+        cron(
+            compliment_jobs.purge_idempotency_keys,
+            name="purge_idempotency_keys",
+            minute=17,
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        ),
     ]
     on_startup = startup
     on_job_start = job_start
