@@ -44,8 +44,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
 RUN_ID = uuid.uuid4().hex[:8]
 TABLES = (
     "companies, users, wallets, wallet_transactions, weekly_reset_runs, compliments,"
-    " csv_imports, csv_import_chunks, csv_import_errors"
-    ", company_domains"
+    " csv_imports, csv_import_chunks, csv_import_errors, compliment_idempotency_keys,"
+    " company_domains"
 )
 WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"
 ARQ = str(Path(sys.executable).with_name("arq"))

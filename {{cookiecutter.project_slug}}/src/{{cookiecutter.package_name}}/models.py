@@ -7,7 +7,7 @@ from .features.admin.users.import_models import (
     ImportStatus,
 )
 from .features.companies.models import Company, CompanyDomain
-from .features.compliments.models import Compliment
+from .features.compliments.models import Compliment, ComplimentIdempotencyKey
 from .features.users.models import Role, User
 from .features.wallets.models import (
     BalanceType,
@@ -22,6 +22,7 @@ __all__ = [
     "Company",
     "CompanyDomain",
     "Compliment",
+    "ComplimentIdempotencyKey",
     "CsvImport",
     "CsvImportChunk",
     "CsvImportError",

@@ -7,6 +7,7 @@ from arq.cron import CronJob
 from arq.worker import Function
 
 from .features.admin.users import jobs as import_jobs
+from .features.compliments import jobs as compliment_jobs
 from .features.wallets import jobs as wallet_jobs
 from .lib import context
 from .lib.config import get_settings
@@ -61,6 +62,16 @@ class WorkerSettings:
             wallet_jobs.weekly_reset_catch_up,
             name="weekly_reset_catch_up",
             minute=set(range(5, 60, 10)),
+            run_at_startup=True,
+            unique=True,
+        ),
+        # Hourly (and at start-up), so a key lives its retention plus at most an hour:
+        # the weekly reset is too rare, and deleting on the compliment path would slow it.
+        cron(
+            compliment_jobs.purge_idempotency_keys,
+            name="purge_idempotency_keys",
+            minute=17,
+            second=0,
             run_at_startup=True,
             unique=True,
         ),

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # cancelled (and run again by the next worker). Keep it below the platform's drain
     # time (Railway's drainingSeconds, compose's stop_grace_period: 30 s).
     worker_shutdown_wait_seconds: int = Field(default=20, ge=0)
+    # The worker only: `Idempotency-Key`s of POST /compliments older than this are purged
+    # (hourly). Never below 24 h, the least a client may count on for its retries.
+    idempotency_key_retention_hours: int = Field(default=24, ge=24)
     # Authentication (the api only). Auth0: AUTH0_DOMAIN and AUTH_AUDIENCE. Any other
     # OpenID provider: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL. See `auth_settings`.
     auth0_domain: str | None = None

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.dependencies import get_session
@@ -11,11 +11,28 @@ from ...lib.pagination import Page, PageQuery
 from ..users.dependencies import Caller, require
 from ..users.permissions import Permission
 from . import service
+from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
 from .schemas import Colleague, ComplimentOut, SendCompliment
 
 router = APIRouter(tags=["compliments"])
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=(
+            f"Any unique value of yours (a UUID), up to {IDEMPOTENCY_KEY_MAX_LENGTH} printable "
+            "ASCII characters: a retry with the same key and body returns the first answer "
+            "and moves no coins. Kept at least 24 hours."
+        ),
+    ),
+]
 
 
 @router.post(
@@ -28,13 +45,32 @@ Session = Annotated[AsyncSession, Depends(get_session)]
         "balance. 404 when the receiver is not a user of the caller's company; 409 "
         "`insufficient_balance` when the caller's compliment balance cannot cover the coins; "
         "422 for a broken rule (`self_compliment`, `receiver_inactive`, or a validation error)."
+        "\n\nWith an `Idempotency-Key` header, a retry (same key, same body, same sender) "
+        "returns the first 201 and its compliment again, with `Idempotent-Replayed: true`, "
+        "and moves no coins, even when sent while the first is still running; the same "
+        "key with another body is a 422 `idempotency_key_reused`; a malformed key is a "
+        "422 `validation_error`. Only a sent compliment is kept: after a refusal (409, "
+        "404, 422) the same key runs again."
     ),
-    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
+    responses={
+        **error_responses(400, 401, 403, 404, 409, 422, 503),
+        201: {
+            "headers": {
+                REPLAYED_HEADER: {
+                    "description": "`true` when this is the stored answer to an earlier "
+                    "request with the same `Idempotency-Key`",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            }
+        },
+    },
 )
 async def send_compliment(
     caller: Annotated[Caller, Depends(require(Permission.send_compliments))],
     session: Session,
     body: SendCompliment,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> ComplimentOut:
     sent = await service.send_compliment(
         session,
@@ -43,7 +79,10 @@ async def send_compliment(
         receiver_id=body.receiver_id,
         coins=body.coins,
         message=body.message,
+        idempotency_key=idempotency_key,
     )
+    if sent.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
     return ComplimentOut.model_validate(sent)
 
 

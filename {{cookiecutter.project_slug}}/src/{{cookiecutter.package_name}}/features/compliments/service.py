@@ -4,17 +4,19 @@ Sending moves coins in one transaction: a conditional debit of the sender's allo
 (race-free: no row, no compliment), a credit of the receiver's redeemable balance, the
 two ledger rows and the compliment row. The two wallet rows are always locked in the
 same order (by user id), so two people complimenting each other at once cannot
-deadlock; a deadlock with another writer (the weekly reset) is retried.
+deadlock; a deadlock with another writer (the weekly reset) is retried. With an
+idempotency key, the key is claimed first in the same transaction (idempotency.py).
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from psycopg.errors import DeadlockDetected
+from pydantic import TypeAdapter
 from sqlalchemy import or_, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ...lib.errors import ConflictError, DomainRuleError, NotFoundError
 from ..users.models import User
 from ..wallets import service as wallets
+from . import idempotency
 from .models import (
     COINS_STEP,
     MAX_COINS,
@@ -63,6 +66,12 @@ class SentCompliment:
     coins: int
     message: str
     created_at: datetime
+    # True when this is the stored answer to an earlier request with the same key.
+    replayed: bool = field(default=False, compare=False)
+
+
+# How a sent compliment is stored with its idempotency key, and read back.
+_STORED_ANSWER = TypeAdapter(SentCompliment)
 
 
 def check_compliment(sender_id: UUID, receiver_id: UUID, coins: int, message: str) -> str:
@@ -92,6 +101,7 @@ async def send_compliment(
     receiver_id: UUID,
     coins: int,
     message: str,
+    idempotency_key: str | None = None,
     attempts: int = 3,
 ) -> SentCompliment:
     """Send `coins` from the sender's allowance to a colleague, with a message.
@@ -100,12 +110,28 @@ async def send_compliment(
     when the receiver is not a user of `company_id` (whether they exist elsewhere is not
     revealed), DomainRuleError for a broken rule, InsufficientBalanceError when the
     sender's allowance (or wallet) cannot cover `coins`.
+
+    With `idempotency_key`, a sender's second request with that key returns the first
+    one's compliment (`replayed`) and moves nothing; with another body it raises
+    IdempotencyKeyReusedError. Only a sent compliment is kept with its key: after a
+    refusal the same key runs again.
     """
     message = check_compliment(sender_id, receiver_id, coins, message)
+    request = ""
+    if idempotency_key is not None:
+        request = idempotency.fingerprint(receiver_id, coins, message)
     for attempt in range(1, attempts + 1):
         try:
             conn = await session.connection()
+            if idempotency_key is not None:
+                stored = await idempotency.claim(conn, sender_id, idempotency_key, request)
+                if stored is not None:
+                    await session.rollback()  # nothing was written
+                    return replace(_STORED_ANSWER.validate_python(stored), replayed=True)
             sent = await _send_once(conn, company_id, sender_id, receiver_id, coins, message)
+            if idempotency_key is not None:
+                answer = _STORED_ANSWER.dump_python(sent, mode="json", exclude={"replayed"})
+                await idempotency.fill(conn, sender_id, idempotency_key, sent.id, answer)
             await session.commit()
             return sent
         except DBAPIError as exc:
