@@ -7,9 +7,11 @@ from collections.abc import Callable
 from uuid import UUID
 
 import httpx
+import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from {{ cookiecutter.package_name }}.features.wallets.service import reset_weekly_balances
+from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f
 from .factories import Db
@@ -21,6 +23,16 @@ COINS = 5
 REQUESTS = 200  # from SENDER, of whose coins only ALLOWANCE // COINS can succeed
 RECEIVERS = 4
 COUNTER_REQUESTS = 10  # from each receiver to SENDER at the same time, all covered
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A lock wait long enough for 240 requests queued on one wallet, on a loaded machine.
+
+    This test is about exact debits under contention; the api's short lock_timeout (a
+    503 rather than a held connection) is tested in test_database_limits.py.
+    """
+    return settings.model_copy(update={"database_lock_timeout_seconds": 60.0})
 
 
 async def test_concurrent_compliments_succeed_exactly_as_far_as_the_allowance_goes(

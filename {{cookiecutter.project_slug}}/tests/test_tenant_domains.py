@@ -19,7 +19,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from {{ cookiecutter.package_name }}.features.companies.domains import EMAIL_DOMAIN_SQL, belongs_to, domain_of
+from {{ cookiecutter.package_name }}.features.companies.domains import (
+    EMAIL_DOMAIN_SQL,
+    belongs_to,
+    domain_of,
+)
 
 from . import factories as f
 from .conftest import run_module
