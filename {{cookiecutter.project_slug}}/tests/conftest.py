@@ -6,6 +6,7 @@ TEST_POSTGRES_URL (any database on the server; it is only used to create the tes
 one) and TEST_REDIS_URL.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -160,6 +161,13 @@ def bearer(signing_key: SigningKey) -> Callable[[str], dict[str, str]]:
 @pytest.fixture
 async def api(settings: Settings, jwks: JwksServer) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the real app (lifespan run), verifying tokens against `jwks`."""
+    async with client_of(settings) as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def client_of(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the real app made with `settings` (lifespan run)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -172,6 +180,15 @@ def clean_tables(database_url: str) -> None:
     """Every test starts from empty tables (committed data, so subprocesses see it)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(autouse=True)
+def empty_queue(settings: Settings) -> None:
+    """Every test starts from an empty queue: jobs an earlier test enqueued (an upload's)
+    would run in this test's workers, or be counted by it."""
+    client = redis.Redis.from_url(settings.redis_url)
+    client.delete(settings.queue_name)
+    client.close()
 
 
 @pytest.fixture

@@ -43,6 +43,24 @@ async def upload(
     )
 
 
+async def imported(
+    api: httpx.AsyncClient,
+    headers: dict[str, str],
+    database_url: str,
+    content: bytes,
+    *,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Upload `content`, process it as the worker does, and return the import's state."""
+    response = await upload(api, headers, content, dry_run=dry_run)
+    assert response.status_code == 202, response.text
+    await process(database_url, response.json()["id"])
+    state = await api.get(response.json()["status_url"], headers=headers)
+    assert state.status_code == 200, state.text
+    body: dict[str, Any] = state.json()
+    return body
+
+
 async def process(database_url: str, import_id: str) -> dict[str, Any]:
     """Run the worker's processing in this process (the real worker is tested apart)."""
     outcome = await asyncio.to_thread(

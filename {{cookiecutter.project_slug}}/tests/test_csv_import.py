@@ -12,17 +12,17 @@ from uuid import UUID
 import httpx
 import pytest
 
-from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.features.admin.users import csv_processing, jobs
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f
-from .conftest import libpq_url
+from .conftest import client_of, libpq_url
 from .csv_helpers import (
     IMPORTS,
     admin,
     counts,
     import_lock_held,
+    imported,
     imported_users,
     people,
     process,
@@ -42,23 +42,6 @@ def acme(db: Db) -> UUID:
 @pytest.fixture
 def headers(db: Db, acme: UUID, bearer: Bearer) -> dict[str, str]:
     return bearer(admin(db, acme, "boss@acme.example"))
-
-
-async def imported(
-    api: httpx.AsyncClient,
-    headers: dict[str, str],
-    database_url: str,
-    content: bytes,
-    *,
-    dry_run: bool = False,
-) -> dict[str, object]:
-    response = await upload(api, headers, content, dry_run=dry_run)
-    assert response.status_code == 202, response.text
-    await process(database_url, response.json()["id"])
-    state = await api.get(response.json()["status_url"], headers=headers)
-    assert state.status_code == 200, state.text
-    body: dict[str, object] = state.json()
-    return body
 
 
 async def test_template_has_the_header_and_two_rows(
@@ -106,7 +89,13 @@ async def test_upload_answers_202_and_the_import_completes(
     state = (await api.get(body["status_url"], headers=headers)).json()
 
     assert state["status"] == "completed"
-    assert state["counts"] == {"rows": 2, "created": 2, "skipped": 0, "invalid": 0}
+    assert state["counts"] == {
+        "rows": 2,
+        "created": 2,
+        "skipped": 0,
+        "deactivated": 0,
+        "invalid": 0,
+    }
     assert state["encoding"] == "utf-8"
     assert state["attempts"] == 1
     assert state["timings"]["processing_seconds"] is not None
@@ -146,7 +135,13 @@ async def test_every_kind_of_bad_row_is_reported_exactly(
     state = await imported(api, headers, database_url, content)
 
     assert state["status"] == "completed"
-    assert state["counts"] == {"rows": 11, "created": 2, "skipped": 1, "invalid": 8}
+    assert state["counts"] == {
+        "rows": 11,
+        "created": 2,
+        "skipped": 1,
+        "deactivated": 0,
+        "invalid": 8,
+    }
     errors = state["errors"]
     assert isinstance(errors, dict)
     assert [(e["row_number"], e["field"], e["message"]) for e in errors["items"]] == [
@@ -189,7 +184,13 @@ async def test_encodings_and_delimiters(
     state = await imported(api, headers, database_url, content)
 
     assert state["encoding"] == encoding
-    assert state["counts"] == {"rows": 1, "created": 1, "skipped": 0, "invalid": 0}
+    assert state["counts"] == {
+        "rows": 1,
+        "created": 1,
+        "skipped": 0,
+        "deactivated": 0,
+        "invalid": 0,
+    }
     assert imported_users(db, acme) == {"jose@acme.example": ("José Araújo", None, None, 80)}
 
 
@@ -198,16 +199,22 @@ async def test_quoted_fields_and_portuguese_headers(
 ) -> None:
     content = (
         "Cargo;Departamento;E-MAIL;Nome\r\n"
-        '"Chefe; ""geral""";"Vendas\nSul";maria@acme.example;"Souza, Maria"\r\n'
+        '"Chefe; ""geral""";"Vendas; Sul";maria@acme.example;"Souza, Maria"\r\n'
         "Dev;TI;joao@acme.example;João\r\n"
     ).encode("cp1252")
 
     state = await imported(api, headers, database_url, content)
 
     assert state["delimiter"] == ";"
-    assert state["counts"] == {"rows": 2, "created": 2, "skipped": 0, "invalid": 0}
+    assert state["counts"] == {
+        "rows": 2,
+        "created": 2,
+        "skipped": 0,
+        "deactivated": 0,
+        "invalid": 0,
+    }
     assert imported_users(db, acme) == {
-        "maria@acme.example": ("Souza, Maria", "Vendas\nSul", 'Chefe; "geral"', 80),
+        "maria@acme.example": ("Souza, Maria", "Vendas; Sul", 'Chefe; "geral"', 80),
         "joao@acme.example": ("João", "TI", "Dev", 80),
     }
 
@@ -221,7 +228,11 @@ async def test_row_numbers_count_records_not_lines(
 
     errors = state["errors"]
     assert isinstance(errors, dict)
-    assert [(e["row_number"], e["field"]) for e in errors["items"]] == [(3, "name")]
+    # The line break is inside row 2 (a name may not hold one), so X is row 3, not 4.
+    assert [(e["row_number"], e["field"], e["message"]) for e in errors["items"]] == [
+        (2, "name", "must not contain control characters"),
+        (3, "name", "must have at least 2 characters"),
+    ]
 
 
 async def test_header_only_file_completes_with_nothing(
@@ -230,7 +241,13 @@ async def test_header_only_file_completes_with_nothing(
     state = await imported(api, headers, database_url, b"name,email,department,job_title\r\n")
 
     assert state["status"] == "completed"
-    assert state["counts"] == {"rows": 0, "created": 0, "skipped": 0, "invalid": 0}
+    assert state["counts"] == {
+        "rows": 0,
+        "created": 0,
+        "skipped": 0,
+        "deactivated": 0,
+        "invalid": 0,
+    }
 
 
 async def test_dry_run_counts_and_reports_without_inserting(
@@ -244,7 +261,13 @@ async def test_dry_run_counts_and_reports_without_inserting(
 
     assert state["dry_run"] is True
     assert state["status"] == "completed"
-    assert state["counts"] == {"rows": 4, "created": 1, "skipped": 1, "invalid": 2}
+    assert state["counts"] == {
+        "rows": 4,
+        "created": 1,
+        "skipped": 1,
+        "deactivated": 0,
+        "invalid": 2,
+    }
     errors = state["errors"]
     assert isinstance(errors, dict)
     assert errors["total"] == 3
@@ -320,11 +343,8 @@ async def test_another_companys_import_is_not_found(
 
 @pytest.fixture
 async def small_limit_api(settings: Settings, jwks: JwksServer) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"csv_import_max_bytes": 2048}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with client_of(settings.model_copy(update={"csv_import_max_bytes": 2048})) as client:
+        yield client
 
 
 @pytest.mark.parametrize(

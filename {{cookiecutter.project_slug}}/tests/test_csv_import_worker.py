@@ -62,13 +62,6 @@ def start_worker(process_env: dict[str, str], settings: Settings) -> Iterator[St
             proc.wait()
 
 
-@pytest.fixture(autouse=True)
-def empty_queue(settings: Settings) -> None:
-    """Jobs other tests left in the queue would run in these tests' workers."""
-    client = redis.Redis.from_url(settings.redis_url)
-    client.delete(settings.queue_name)
-
-
 async def wait_for(
     api: httpx.AsyncClient,
     url: str,
@@ -114,7 +107,13 @@ async def test_upload_to_completed_through_a_real_worker(
     state = await wait_for(api, response.json()["status_url"], headers, finished)
 
     assert state["status"] == "completed", state
-    assert state["counts"] == {"rows": 4, "created": 1, "skipped": 1, "invalid": 2}
+    assert state["counts"] == {
+        "rows": 4,
+        "created": 1,
+        "skipped": 1,
+        "deactivated": 0,
+        "invalid": 2,
+    }
     assert [(e["row_number"], e["field"]) for e in state["errors"]["items"]] == [
         (4, "name"),
         (5, "email"),
@@ -179,7 +178,13 @@ async def test_a_worker_killed_mid_file_is_resumed_exactly_once(
 
     assert state["status"] == "completed", state
     assert state["attempts"] == 2
-    assert state["counts"] == {"rows": rows + 2, "created": rows, "skipped": 0, "invalid": 2}
+    assert state["counts"] == {
+        "rows": rows + 2,
+        "created": rows,
+        "skipped": 0,
+        "deactivated": 0,
+        "invalid": 2,
+    }
     duplicates = db.execute(
         "SELECT count(*) FROM (SELECT email FROM users GROUP BY email HAVING count(*) > 1) AS d"
     ).fetchone()
@@ -240,7 +245,13 @@ async def test_a_worker_stopped_mid_file_rolls_back_and_the_next_resumes_it(
     assert "import_users_csv cancelled, will be run again" in first_log, first_log
     # Rolled back: no user, wallet, ledger row or row error of the attempt; the file kept.
     assert state["attempts"] == 1
-    assert state["counts"] == {"rows": 0, "created": 0, "skipped": 0, "invalid": 0}
+    assert state["counts"] == {
+        "rows": 0,
+        "created": 0,
+        "skipped": 0,
+        "deactivated": 0,
+        "invalid": 0,
+    }
     assert counts(db) | {"csv_import_chunks": 0} == {
         "csv_imports": 1,
         "csv_import_chunks": 0,
@@ -265,7 +276,13 @@ async def test_a_worker_stopped_mid_file_rolls_back_and_the_next_resumes_it(
 
     assert state["status"] == "completed", state
     assert state["attempts"] == 2
-    assert state["counts"] == {"rows": rows + 3, "created": rows, "skipped": 1, "invalid": 2}
+    assert state["counts"] == {
+        "rows": rows + 3,
+        "created": rows,
+        "skipped": 1,
+        "deactivated": 0,
+        "invalid": 2,
+    }
     assert f"{job_id}:import_users_csv('{import_id}') try=2" in second_log, second_log
     assert f"import {import_id} completed" in second_log, second_log
     duplicates = db.execute(

@@ -285,7 +285,13 @@ async def test_an_import_says_nothing_about_other_companies(
 
     assert state["status"] == "completed", state
     # Before domains, Gil was "skipped" (exists somewhere) and Newbie "created".
-    assert state["counts"] == {"rows": 4, "created": 1, "skipped": 0, "invalid": 3}
+    assert state["counts"] == {
+        "rows": 4,
+        "created": 1,
+        "skipped": 0,
+        "deactivated": 0,
+        "invalid": 3,
+    }
     message = "is not at one of the company's domains (acme.example)"
     assert [(e["row_number"], e["field"], e["message"]) for e in state["errors"]["items"]] == [
         (3, "email", message),

@@ -75,6 +75,16 @@ class WorkerSettings:
             run_at_startup=True,
             unique=True,
         ),
+        # Hourly: an uploaded file (personal data) outlives its import by no more than
+        # CSV_IMPORT_FILE_RETENTION_HOURS, even when the import never ran.
+        cron(
+            import_jobs.purge_csv_import_files,
+            name="purge_csv_import_files",
+            minute=47,
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        ),
     ]
     on_startup = startup
     on_job_start = job_start

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # The largest CSV an admin may upload for a user import (the api streams it to Postgres).
     csv_import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Per company, at most this many imports pending or processing at once: one more is
+    # refused (429 with Retry-After) before its file is read.
+    csv_import_max_active_per_company: int = Field(default=3, ge=1)
+    # The worker only: an uploaded file (personal data) is deleted when its import
+    # finishes; one still unfinished this long after its upload is failed and deleted.
+    csv_import_file_retention_hours: int = Field(default=24, ge=1)
     # Request bounds, the api only (lib/request_limits.py), checked before authentication:
     # the largest body of any other route (413), and how long a body may take to arrive:
     # each wait for more at most REQUEST_READ_TIMEOUT_SECONDS, the whole body that plus a

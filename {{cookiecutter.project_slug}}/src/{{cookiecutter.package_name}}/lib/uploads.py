@@ -6,7 +6,6 @@ push parser and yields events as soon as their bytes are in, so the caller can s
 file chunk by chunk and stop at a size limit.
 """
 
-import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
 from .errors import AppError
+from .text import has_control_characters
 
 
 class MultipartError(AppError):
@@ -50,17 +50,13 @@ class _State:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in text)
-
-
 def _part_start(headers: dict[str, str]) -> PartStart:
     _, params = parse_options_header(headers.get("content-disposition", ""))
     name = params.get(b"name", b"").decode("utf-8", "replace")
     raw_filename = params.get(b"filename")
     filename = None if raw_filename is None else raw_filename.decode("utf-8", "replace")
     # A NUL cannot even be stored in Postgres text; no control character belongs in a name.
-    if filename is not None and _has_control_characters(filename):
+    if filename is not None and has_control_characters(filename):
         raise MultipartError("the file name contains control characters", code="invalid_file_name")
     return PartStart(name=name, filename=filename, content_type=headers.get("content-type"))
 

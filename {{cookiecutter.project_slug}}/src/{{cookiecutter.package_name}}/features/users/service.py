@@ -1,4 +1,4 @@
-"""User rules shared by the admin api, the CSV import and sign-in.
+"""Users: create, list, deactivate, sign in. Their fields' rules are in `rules.py`.
 
 Functions take a session and plain values, raise lib/errors AppError subclasses, and
 know nothing of HTTP. They work inside the session's transaction and never commit: the
@@ -7,7 +7,6 @@ one transaction.
 """
 
 import logging
-import re
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -23,21 +22,11 @@ from ..companies.domains import belongs_to, domain_of, outside_message
 from ..companies.models import Company
 from ..companies.service import domains_of
 from ..wallets.models import BalanceType, TransactionKind, Wallet, WalletTransaction
+from . import rules
 from .models import AUTH_SUB_MAX_LENGTH, Role, User
 
 logger = logging.getLogger(__name__)
 
-NAME_MIN_LENGTH = 2
-NAME_MAX_LENGTH = 200
-EMAIL_MAX_LENGTH = 320
-TEXT_MAX_LENGTH = 120  # department, job title
-# Well formed enough to be someone's address: one @, no spaces or control characters,
-# a dot in the domain.
-EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
-# Names and other text: no control characters (Postgres refuses NUL in text).
-PLAIN_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-_EMAIL = re.compile(EMAIL_PATTERN)
-_PLAIN_TEXT = re.compile(PLAIN_TEXT_PATTERN)
 INITIAL_ALLOWANCE_REASON = "Initial weekly allowance"
 
 
@@ -74,39 +63,14 @@ class UserWithWallet:
     wallet: Wallet | None
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def _clean(value: str | None) -> str | None:
-    """Trimmed text, or None for a missing or blank value."""
-    if value is None:
-        return None
-    return value.strip() or None
-
-
 def _check(name: str, email: str, department: str | None, job_title: str | None) -> None:
-    problems: list[dict[str, str]] = []
-    if not NAME_MIN_LENGTH <= len(name) <= NAME_MAX_LENGTH:
-        problems.append(
-            {
-                "field": "name",
-                "message": f"must be {NAME_MIN_LENGTH} to {NAME_MAX_LENGTH} characters",
-            }
-        )
-    if len(email) > EMAIL_MAX_LENGTH or not _EMAIL.fullmatch(email):
-        problems.append({"field": "email", "message": "is not a well-formed email address"})
-    for field, value in (("department", department), ("job_title", job_title)):
-        if value is not None and len(value) > TEXT_MAX_LENGTH:
-            problems.append(
-                {"field": field, "message": f"must be at most {TEXT_MAX_LENGTH} characters"}
-            )
-    for field, value in (("name", name), ("department", department), ("job_title", job_title)):
-        if value is not None and not _PLAIN_TEXT.fullmatch(value):
-            problems.append({"field": field, "message": "must not contain control characters"})
+    problems = rules.problems(name=name, email=email, department=department, job_title=job_title)
     if problems:
-        fields = ", ".join(problem["field"] for problem in problems)
-        raise InvalidUserError(f"the user is not valid: {fields}", details=problems)
+        fields = ", ".join(problem.field for problem in problems)
+        raise InvalidUserError(
+            f"the user is not valid: {fields}",
+            details=[{"field": p.field, "message": p.message} for p in problems],
+        )
 
 
 def _outside(email: str, domains: set[str]) -> EmailOutsideDomainsError:
@@ -121,7 +85,7 @@ async def email_taken(session: AsyncSession, email: str) -> bool:
     """Whether any user has this email. Emails are unique globally, but an address can
     only be at a domain of one company (companies/domains.py), so for an address at the
     caller's own domains this answers about the caller's company only."""
-    statement = select(User.id).where(col(User.email) == normalize_email(email))
+    statement = select(User.id).where(col(User.email) == rules.normalize_email(email))
     return (await session.exec(statement)).first() is not None
 
 
@@ -140,16 +104,16 @@ async def create_user(
     The email is trimmed and lowercased, must be at one of the company's domains (422
     `email_outside_company_domains`, checked first, so an address of another company is
     refused exactly like any other outside address) and must not belong to anyone yet
-    (409 `email_taken`: only ever one of this company's users); the name is trimmed.
+    (409 `email_taken`: only ever one of this company's users). The fields follow
+    `rules.py` (422 `invalid_user`), as the import's rows and the api's schema do.
     The wallet's compliment balance starts at the company's allowance and one RESET
     ledger row records it, so the balances equal the sum of the ledger from the first
     moment. Flushed in a savepoint: a refused user leaves the caller's transaction
-    usable (the import carries on with the next row).
+    usable.
     """
-    name = name.strip()
-    email = normalize_email(email)
-    department, job_title = _clean(department), _clean(job_title)
     _check(name, email, department, job_title)
+    name, email = rules.normalize_name(name), rules.normalize_email(email)
+    department, job_title = rules.clean_text(department), rules.clean_text(job_title)
     domains = await domains_of(session, company.id)
     if not belongs_to(email, domains):
         raise _outside(email, domains)
@@ -355,8 +319,8 @@ async def sign_in(
             " verified: verify it with the identity provider, then sign in again",
             code="email_not_verified",
         )
-    email = normalize_email(email)
-    if len(email) > EMAIL_MAX_LENGTH or not _EMAIL.fullmatch(email):
+    email = rules.normalize_email(email)
+    if rules.email_problem(email) is not None:
         raise _unknown()
 
     try:

@@ -1,4 +1,4 @@
-"""What a users CSV looks like: columns, encodings, delimiters, and the per-row rules.
+"""What a users CSV looks like: columns, encodings, delimiters, and how a row is checked.
 
 Pure functions and small classes, shared by the api (checking an upload's header and
 bytes while it streams in) and the worker (reading and validating the rows).
@@ -6,9 +6,11 @@ bytes while it streams in) and the worker (reading and validating the rows).
 
 import codecs
 import csv
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TextIO
+
+from ...users import rules
 
 BOM = codecs.BOM_UTF8
 UTF8 = "utf-8"
@@ -29,12 +31,9 @@ TEMPLATE_ROWS = (
     ("João Pereira", "joao.pereira@example.com", "Sales", "Account Manager"),
 )
 
-NAME_MIN, NAME_MAX = 2, 200
-EMAIL_MAX = 320
-TEXT_MAX = 120
-# local@domain.tld: no spaces or separators in the local part, DNS labels after the @.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_EMAIL = re.compile(rf"^[^@\s,;<>()\[\]\"]+@{_LABEL}(?:\.{_LABEL})+$")
+# The most characters one row (record) may have, header included: a row of absurd width
+# (a 50 MB line of commas is 50 million cells) is a row error read in bounded memory.
+ROW_MAX_CHARS = 64 * 1024
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -75,6 +74,42 @@ def parse_header(line: str) -> tuple[str, dict[str, int]]:
     delimiter = detect_delimiter(line)
     cells = next(csv.reader([line], delimiter=delimiter), [])
     return delimiter, map_header(cells)
+
+
+class RowTooLongError(Exception):
+    """The row being read is longer than ROW_MAX_CHARS; the rest of its line was skipped."""
+
+
+class BoundedLines(Iterator[str]):
+    """A text stream's lines for `csv.reader`, never more than `max_chars` per record.
+
+    csv.reader builds a whole record before it hands it over, so the bound must hold
+    below it: call `start_record()` before asking the reader for each record; a line
+    that would take the record past `max_chars` raises RowTooLongError out of the
+    reader (which starts afresh on the next call) after the rest of that physical line
+    is skipped, read `max_chars` at a time. Memory is bounded by `max_chars`, whatever
+    the file holds.
+    """
+
+    def __init__(self, text: TextIO, max_chars: int = ROW_MAX_CHARS) -> None:
+        self.text = text
+        self.max_chars = max_chars
+        self.used = 0
+
+    def start_record(self) -> None:
+        self.used = 0
+
+    def __next__(self) -> str:
+        # One character over the budget tells a record that fits from one that does not.
+        line = self.text.readline(self.max_chars - self.used + 1)
+        if not line:
+            raise StopIteration
+        self.used += len(line)
+        if self.used > self.max_chars:
+            while line and not line.endswith(("\n", "\r")):
+                line = self.text.readline(self.max_chars)
+            raise RowTooLongError
+        return line
 
 
 class EncodingSniffer:
@@ -160,30 +195,40 @@ def _cell(cells: Sequence[str], index: int | None) -> str:
     return cells[index].strip()
 
 
+def cell_count(cells: Sequence[str]) -> int:
+    """How many cells a row has, not counting empty ones at its end (spreadsheets pad)."""
+    count = len(cells)
+    while count and not cells[count - 1].strip():
+        count -= 1
+    return count
+
+
 def validate_row(
-    row_number: int, cells: Sequence[str], columns: dict[str, int]
+    row_number: int, cells: Sequence[str], columns: dict[str, int], width: int
 ) -> ValidRow | list[RowError]:
-    """One data row, checked: a ValidRow, or every problem it has."""
-    errors: list[RowError] = []
-    name = " ".join(_cell(cells, columns.get("name")).split())
-    email = _cell(cells, columns.get("email")).lower()
+    """One data row of a file whose header has `width` cells: a ValidRow, or every problem.
+
+    The fields follow the users feature's rules (`users/rules.py`), as `POST /admin/users`
+    does; a row with more cells than the header is refused (a delimiter in an unquoted
+    cell shifts every column after it).
+    """
+    if (count := cell_count(cells)) > width:
+        message = f"has {count} cells, more than the header's {width}: quote cells with a delimiter"
+        return [RowError(row_number, "row", message)]
+    name = _cell(cells, columns.get("name"))
+    email = _cell(cells, columns.get("email"))
     department = _cell(cells, columns.get("department")) or None
     job_title = _cell(cells, columns.get("job_title")) or None
-    if len(name) < NAME_MIN:
-        message = "is required" if not name else f"must have at least {NAME_MIN} characters"
-        errors.append(RowError(row_number, "name", message))
-    elif len(name) > NAME_MAX:
-        errors.append(RowError(row_number, "name", f"must have at most {NAME_MAX} characters"))
-    if not email:
-        errors.append(RowError(row_number, "email", "is required"))
-    elif len(email) > EMAIL_MAX or not _EMAIL.match(email):
-        errors.append(RowError(row_number, "email", "is not a valid email address"))
-    for field, value in (("department", department), ("job_title", job_title)):
-        if value is not None and len(value) > TEXT_MAX:
-            errors.append(RowError(row_number, field, f"must have at most {TEXT_MAX} characters"))
-    if errors:
-        return errors
-    return ValidRow(row_number, email, name, department, job_title)
+    problems = rules.problems(name=name, email=email, department=department, job_title=job_title)
+    if problems:
+        return [RowError(row_number, p.field, p.message) for p in problems]
+    return ValidRow(
+        row_number,
+        rules.normalize_email(email),
+        rules.normalize_name(name),
+        department,
+        job_title,
+    )
 
 
 def is_blank(cells: Sequence[str]) -> bool:

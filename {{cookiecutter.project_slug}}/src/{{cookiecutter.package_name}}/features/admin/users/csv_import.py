@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ....lib.config import Settings
 from ....lib.errors import AppError, NotFoundError
 from . import csv_format
-from .import_models import CHUNK_BYTES, CsvImport, CsvImportError
+from .import_models import CHUNK_BYTES, CsvImport, CsvImportError, ImportStatus
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ CSV_CONTENT_TYPES = {
 }
 # Namespace of the advisory lock a worker holds while it processes an import.
 IMPORT_LOCK_NAMESPACE = 0x43535649  # "CSVI"
+# Namespace of the transaction lock that makes a company's new imports take turns, so
+# two uploads finishing together cannot both pass CSV_IMPORT_MAX_ACTIVE_PER_COMPANY.
+COMPANY_IMPORTS_LOCK_NAMESPACE = 0x43535643  # "CSVC"
+# What a refused upload is told to wait: about what a large import takes.
+BUSY_RETRY_AFTER_SECONDS = 30
 # Room for the multipart framing and the small form fields around the file.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
@@ -66,6 +71,11 @@ class EmptyFileError(AppError):
     code = "empty_file"
 
 
+class TooManyImportsError(AppError):
+    status_code = 429
+    code = "too_many_imports"
+
+
 class NotCsvError(AppError):
     status_code = 415
     code = "unsupported_file_type"
@@ -86,6 +96,38 @@ def check_file_type(file_name: str, content_type: str | None) -> None:
     raise NotCsvError(f"'{file_name}' ({kind or 'no type'}) is not a CSV file: upload a .csv file")
 
 
+async def check_capacity(
+    session: AsyncSession, company_id: UUID, max_active: int, *, lock: bool = False
+) -> None:
+    """Refuse a new import while the company has `max_active` pending or processing.
+
+    With `lock`, the company's imports lock is taken until the transaction ends: the
+    count and the insert that follows it are then one step for this company.
+    """
+    if lock:
+        conn = await session.connection()
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:company))"),
+            {"namespace": COMPANY_IMPORTS_LOCK_NAMESPACE, "company": str(company_id)},
+        )
+    active = (
+        await session.exec(
+            select(func.count())
+            .select_from(CsvImport)
+            .where(
+                col(CsvImport.company_id) == company_id,
+                col(CsvImport.status).in_([ImportStatus.pending, ImportStatus.processing]),
+            )
+        )
+    ).one()
+    if active >= max_active:
+        raise TooManyImportsError(
+            f"the company already has {active} imports waiting or running (at most"
+            f" {max_active}): try again when one has finished",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+        )
+
+
 class ImportUpload:
     """Checks an upload as it streams in, then stores it in Postgres in one short transaction.
 
@@ -93,7 +135,8 @@ class ImportUpload:
     then on disk; never more than `max_bytes`), and no database connection is held: a
     slow client cannot keep a pooled connection idle in a transaction. `finish`, once
     the body is complete, writes the import and its chunks and commits. A refused upload
-    (too large, not CSV, no header, undecodable) writes nothing.
+    (too large, not CSV, no header, undecodable, over the company's limit of active
+    imports) writes nothing.
     """
 
     def __init__(
@@ -104,8 +147,10 @@ class ImportUpload:
         requested_by: UUID,
         file_name: str,
         max_bytes: int,
+        max_active: int,
     ) -> None:
         self.session = session
+        self.max_active = max_active
         self.record = CsvImport(
             company_id=company_id,
             requested_by=requested_by,
@@ -168,6 +213,7 @@ class ImportUpload:
         self.record.encoding = encoding
         self.record.size_bytes = self._size
         self.record.dry_run = dry_run
+        await check_capacity(self.session, self.record.company_id, self.max_active, lock=True)
         self.session.add(self.record)
         await self.session.flush()
         conn: AsyncConnection = await self.session.connection()
@@ -269,17 +315,21 @@ class ReconcileResult:
     enqueued: int
 
 
-_STUCK = text("""
-    SELECT i.id, i.status FROM csv_imports AS i
-    WHERE i.status IN ('pending', 'processing')
-      AND NOT EXISTS (
-          SELECT 1 FROM pg_locks AS l
-          WHERE l.locktype = 'advisory' AND l.objsubid = 2
-            AND l.classid = CAST(:namespace AS oid)
-            AND l.objid = (hashtext(CAST(i.id AS text))::bigint & 4294967295)::oid
-      )
-    ORDER BY i.created_at
-""")
+# An unfinished import (`i`) that no worker holds the advisory lock of.
+_NO_WORKER = """
+    i.status IN ('pending', 'processing')
+    AND NOT EXISTS (
+        SELECT 1 FROM pg_locks AS l
+        WHERE l.locktype = 'advisory' AND l.objsubid = 2
+          AND l.classid = CAST(:namespace AS oid)
+          AND l.objid = (hashtext(CAST(i.id AS text))::bigint & 4294967295)::oid
+    )
+"""
+
+# Composed of constants only (no input): the predicate is written once.
+_STUCK = text(
+    f"SELECT i.id, i.status FROM csv_imports AS i WHERE {_NO_WORKER} ORDER BY i.created_at"  # noqa: S608
+)
 
 
 async def reconcile(session: AsyncSession, queue: ArqRedis, queue_name: str) -> ReconcileResult:
@@ -309,3 +359,37 @@ async def reconcile(session: AsyncSession, queue: ArqRedis, queue_name: str) -> 
     if rows:
         logger.info("csv import reconciler: %d stuck, %d enqueued", len(rows), enqueued)
     return ReconcileResult(stuck=len(rows), enqueued=enqueued)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    expired: int
+    files_deleted: int
+
+
+# A worker about to claim an expired import waits for this row lock, then finds it failed.
+_EXPIRE = text(f"""
+    UPDATE csv_imports AS i
+    SET status = 'failed', error = :reason, finished_at = clock_timestamp()
+    WHERE i.created_at < clock_timestamp() - make_interval(hours => :hours) AND {_NO_WORKER}
+""")  # noqa: S608 (constants only)
+
+# Finished imports' files: normally deleted as they finish, this catches any left over.
+_DELETE_FILES = text("""
+    DELETE FROM csv_import_chunks AS c
+    USING csv_imports AS i
+    WHERE i.id = c.import_id AND i.status IN ('completed', 'failed')
+""")
+
+
+async def purge_files(session: AsyncSession, retention_hours: int) -> PurgeResult:
+    """Fail imports left unfinished for `retention_hours` and delete finished ones' files."""
+    reason = f"not processed within {retention_hours} hours: the file was deleted, upload it again"
+    params = {"reason": reason, "hours": retention_hours, "namespace": IMPORT_LOCK_NAMESPACE}
+    async with session.begin():
+        conn = await session.connection()
+        expired = (await conn.execute(_EXPIRE, params)).rowcount
+        files = (await conn.execute(_DELETE_FILES)).rowcount
+    if expired or files:
+        logger.info("csv import files: %d imports expired, %d chunks deleted", expired, files)
+    return PurgeResult(expired=expired, files_deleted=files)

@@ -6,10 +6,12 @@ Runs synchronously (in a thread of the worker) on its own psycopg connection:
    import does nothing; the lock is what tells the reconciler the import is alive.
 2. Mark it `processing` (attempts + 1) and commit, so the status endpoint shows it.
 3. In ONE transaction: read the file chunk by chunk through an incremental decoder and
-   the csv module, validate each row, COPY the valid rows into a temporary staging
-   table and the row errors into `csv_import_errors` (in batches, memory bounded); then
-   set-based SQL finds duplicates, existing users, and inserts users, wallets and
-   ledger rows; the counts and `completed` are written in the same transaction.
+   the csv module (each row at most ROW_MAX_CHARS: memory bounded whatever the file
+   holds), validate each row, COPY the valid rows into a temporary staging table and
+   the first ERRORS_KEPT row errors aside (in batches); then set-based SQL finds
+   duplicates and existing (or deactivated) users, and inserts users, wallets and
+   ledger rows; the counts, the first ERRORS_KEPT errors in row order, `completed` and
+   the deletion of the uploaded file are written in the same transaction.
 
 Killed anywhere in step 3, the transaction rolls back: nothing of the attempt remains,
 and the next attempt starts from the first row. Asked to stop (`StopRequest`: the worker
@@ -37,11 +39,12 @@ from ...companies.domains import belongs_to, outside_message
 from ...users.service import INITIAL_ALLOWANCE_REASON
 from . import csv_format
 from .csv_import import IMPORT_LOCK_NAMESPACE
-from .import_models import ImportStatus
+from .import_models import ERRORS_KEPT, ImportStatus
 
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 10_000
+DEACTIVATED_MESSAGE = "belongs to a deactivated user, who stays deactivated: not imported"
 # After this many started attempts an import is failed instead of tried again.
 MAX_ATTEMPTS = 5
 
@@ -103,7 +106,9 @@ class ImportOutcome:
     rows: int = 0
     created: int = 0
     skipped: int = 0
+    deactivated: int = 0
     invalid: int = 0
+    errors_total: int = 0
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -209,8 +214,14 @@ def mark_failed(conn: psycopg.Connection[Any], import_id: UUID, reason: str) -> 
             " WHERE id = %s AND status IN ('pending', 'processing')",
             (reason[:1000], import_id),
         )
+        delete_file(conn, import_id)
     logger.warning("import %s failed: %s", import_id, reason)
     return ImportOutcome(str(import_id), ImportStatus.failed, error=reason)
+
+
+def delete_file(conn: psycopg.Connection[Any], import_id: UUID) -> None:
+    """The uploaded file goes with the import's end: its counts and row errors stay."""
+    conn.execute("DELETE FROM csv_import_chunks WHERE import_id = %s", (import_id,))
 
 
 def fail(dsn: str, import_id: UUID, reason: str) -> ImportOutcome:
@@ -219,15 +230,30 @@ def fail(dsn: str, import_id: UUID, reason: str) -> ImportOutcome:
         return mark_failed(conn, import_id, reason)
 
 
+TOO_LONG = None  # what `_records` yields for a row longer than ROW_MAX_CHARS
+
+
 def _records(
     conn: psycopg.Connection[Any], import_id: UUID, encoding: str, delimiter: str
-) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells) of every record; the header is row 1."""
+) -> Iterator[tuple[int, list[str] | None]]:
+    """(row number, cells) of every record, or (row number, TOO_LONG); the header is row 1."""
     raw = io.BufferedReader(ChunkReader(conn, import_id), buffer_size=256 * 1024)
     text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-    reader = csv.reader(text, delimiter=delimiter, strict=False)
+    lines = csv_format.BoundedLines(text)
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+    row_number = 0
     try:
-        yield from enumerate(reader, start=1)
+        while True:
+            lines.start_record()
+            row_number += 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv_format.RowTooLongError:
+                yield row_number, TOO_LONG
+                continue
+            yield row_number, cells
     except UnicodeDecodeError as exc:
         raise ImportDataError(f"the file is not valid {codecs.lookup(encoding).name}") from exc
     except csv.Error as exc:
@@ -246,6 +272,16 @@ _STAGING = """
     ) ON COMMIT DROP
 """
 
+# Every row error of this attempt, at most ERRORS_KEPT of each kind: the first
+# ERRORS_KEPT of them in row order are kept.
+_FOUND_ERRORS = """
+    CREATE TEMP TABLE csv_import_found_errors (
+        row_number integer NOT NULL,
+        field text NOT NULL,
+        message text NOT NULL
+    ) ON COMMIT DROP
+"""
+
 _FIRSTS = """
     CREATE TEMP TABLE csv_import_firsts ON COMMIT DROP AS
     SELECT DISTINCT ON (email) row_number, email, name, department, job_title
@@ -253,17 +289,45 @@ _FIRSTS = """
     ORDER BY email, row_number
 """
 
-_DUPLICATE_ERRORS = """
-    INSERT INTO csv_import_errors (import_id, row_number, field, message)
-    SELECT %(import_id)s, s.row_number, 'email',
-           'appears earlier in the file (row ' || f.row_number || ')'
+_DUPLICATES = """
+    CREATE TEMP TABLE csv_import_duplicates ON COMMIT DROP AS
+    SELECT s.row_number, f.row_number AS first_row
     FROM csv_import_staging AS s
     JOIN csv_import_firsts AS f ON f.email = s.email AND f.row_number <> s.row_number
 """
 
+_DUPLICATE_ERRORS = """
+    INSERT INTO csv_import_found_errors (row_number, field, message)
+    SELECT row_number, 'email', 'appears earlier in the file (row ' || first_row || ')'
+    FROM csv_import_duplicates
+    ORDER BY row_number
+    LIMIT %(kept)s
+"""
+
+# Rows naming a user who exists: counted as skipped (active) or deactivated. An email at
+# the company's domains can only be one of its own users (companies/domains.py).
 _EXISTING = """
-    SELECT count(*) FROM csv_import_firsts AS f
-    WHERE EXISTS (SELECT 1 FROM users AS u WHERE u.email = f.email)
+    CREATE TEMP TABLE csv_import_existing ON COMMIT DROP AS
+    SELECT f.row_number, u.is_active
+    FROM csv_import_firsts AS f
+    JOIN users AS u ON u.email = f.email
+"""
+
+_DEACTIVATED_ERRORS = """
+    INSERT INTO csv_import_found_errors (row_number, field, message)
+    SELECT row_number, 'email', %(deactivated)s
+    FROM csv_import_existing
+    WHERE NOT is_active
+    ORDER BY row_number
+    LIMIT %(kept)s
+"""
+
+_KEEP_ERRORS = """
+    INSERT INTO csv_import_errors (import_id, row_number, field, message)
+    SELECT %(import_id)s, row_number, field, message
+    FROM csv_import_found_errors
+    ORDER BY row_number
+    LIMIT %(kept)s
 """
 
 # Users, their wallets at the company's allowance, and one ledger row each saying so:
@@ -295,7 +359,6 @@ _INSERT = """
 
 def _copy_batch(
     conn: psycopg.Connection[Any],
-    import_id: UUID,
     valid: list[csv_format.ValidRow],
     errors: list[csv_format.RowError],
 ) -> None:
@@ -311,12 +374,84 @@ def _copy_batch(
                     )
         if errors:
             with cur.copy(
-                "COPY csv_import_errors (import_id, row_number, field, message) FROM STDIN"
+                "COPY csv_import_found_errors (row_number, field, message) FROM STDIN"
             ) as copy:
                 for error in errors:
-                    copy.write_row((import_id, error.row_number, error.field, error.message))
+                    copy.write_row((error.row_number, error.field, error.message))
     valid.clear()
     errors.clear()
+
+
+@dataclass
+class _Parsed:
+    """What reading the rows found, before the set-based steps."""
+
+    rows: int = 0
+    invalid: int = 0
+    errors_total: int = 0
+    errors_found: int = 0  # written to csv_import_found_errors (at most ERRORS_KEPT)
+
+
+def _read_rows(
+    conn: psycopg.Connection[Any],
+    import_id: UUID,
+    encoding: str,
+    delimiter: str,
+    domains: set[str],
+    stop: StopRequest,
+) -> _Parsed:
+    """Validate every row, COPY the valid ones into staging and the first errors aside."""
+    parsed = _Parsed()
+    outside = outside_message(domains)
+    columns: dict[str, int] | None = None
+    width = 0
+    valid: list[csv_format.ValidRow] = []
+    errors: list[csv_format.RowError] = []
+    for row_number, cells in _records(conn, import_id, encoding, delimiter):
+        if columns is None:
+            if cells is TOO_LONG:
+                raise ImportDataError("the header row is too long")
+            try:
+                columns = csv_format.map_header(cells)
+            except csv_format.HeaderError as exc:
+                raise ImportDataError(str(exc)) from exc
+            width = csv_format.cell_count(cells)
+            continue
+        if cells is TOO_LONG:
+            message = f"is longer than {csv_format.ROW_MAX_CHARS} characters"
+            checked: csv_format.ValidRow | list[csv_format.RowError] = [
+                csv_format.RowError(row_number, "row", message)
+            ]
+        elif csv_format.is_blank(cells):
+            continue
+        else:
+            checked = csv_format.validate_row(row_number, cells, columns, width)
+        parsed.rows += 1
+        if isinstance(checked, csv_format.ValidRow) and not belongs_to(checked.email, domains):
+            checked = [csv_format.RowError(row_number, "email", outside)]
+        if isinstance(checked, list):
+            parsed.invalid += 1
+            parsed.errors_total += len(checked)
+            room = ERRORS_KEPT - parsed.errors_found
+            errors.extend(checked[:room])
+            parsed.errors_found += min(room, len(checked))
+        else:
+            valid.append(checked)
+        if len(valid) + len(errors) >= BATCH_ROWS:
+            stop.check(import_id)
+            _copy_batch(conn, valid, errors)
+        elif parsed.rows % BATCH_ROWS == 0:
+            stop.check(import_id)  # a file of only bad rows stops as promptly
+    if columns is None:
+        raise ImportDataError("the file has no header row")
+    stop.check(import_id)
+    _copy_batch(conn, valid, errors)
+    return parsed
+
+
+def _count(conn: psycopg.Connection[Any], query: str) -> int:
+    row = conn.execute(query).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _process(
@@ -339,42 +474,14 @@ def _process(
         # Rows must be at the company's domains; KEY SHARE keeps them owned until commit.
         query = "SELECT domain FROM company_domains WHERE company_id = %s FOR KEY SHARE"
         domains = {str(row[0]) for row in conn.execute(query, (company_id,))}
-        outside = outside_message(domains)
         # Sorting a large file's emails (duplicates) stays in memory.
         conn.execute("SET LOCAL work_mem = '64MB'")
         # A previous attempt that committed nothing left nothing; this is belt and braces.
         conn.execute("DELETE FROM csv_import_errors WHERE import_id = %s", (import_id,))
         conn.execute(_STAGING)
-        rows = invalid = 0
-        columns: dict[str, int] | None = None
-        valid: list[csv_format.ValidRow] = []
-        errors: list[csv_format.RowError] = []
-        for row_number, cells in _records(conn, import_id, encoding, delimiter):
-            if columns is None:
-                try:
-                    columns = csv_format.map_header(cells)
-                except csv_format.HeaderError as exc:
-                    raise ImportDataError(str(exc)) from exc
-                continue
-            if csv_format.is_blank(cells):
-                continue
-            rows += 1
-            checked = csv_format.validate_row(row_number, cells, columns)
-            if isinstance(checked, csv_format.ValidRow) and not belongs_to(checked.email, domains):
-                checked = [csv_format.RowError(row_number, "email", outside)]
-            if isinstance(checked, list):
-                invalid += 1
-                errors.extend(checked)
-            else:
-                valid.append(checked)
-            if len(valid) + len(errors) >= BATCH_ROWS:
-                stop.check(import_id)
-                _copy_batch(conn, import_id, valid, errors)
-        if columns is None:
-            raise ImportDataError("the file has no header row")
-        stop.check(import_id)
-        _copy_batch(conn, import_id, valid, errors)
-        parsed = time.perf_counter()
+        conn.execute(_FOUND_ERRORS)
+        parsed = _read_rows(conn, import_id, encoding, delimiter, domains, stop)
+        read_seconds = time.perf_counter() - started
         conn.execute("ANALYZE csv_import_staging")
         stop.check(import_id)
         conn.execute(_FIRSTS)
@@ -383,41 +490,58 @@ def _process(
             "company_id": company_id,
             "allowance": allowance,
             "reason": INITIAL_ALLOWANCE_REASON,
+            "kept": ERRORS_KEPT,
+            "deactivated": DEACTIVATED_MESSAGE,
         }
         stop.check(import_id)
-        duplicates = conn.execute(_DUPLICATE_ERRORS, params).rowcount
-        unique_row = conn.execute("SELECT count(*) FROM csv_import_firsts").fetchone()
-        unique = int(unique_row[0]) if unique_row else 0
+        conn.execute(_DUPLICATES)
+        duplicates = _count(conn, "SELECT count(*) FROM csv_import_duplicates")
+        conn.execute(_DUPLICATE_ERRORS, params)
+        unique = _count(conn, "SELECT count(*) FROM csv_import_firsts")
+        conn.execute(_EXISTING)
+        deactivated = _count(conn, "SELECT count(*) FROM csv_import_existing WHERE NOT is_active")
+        conn.execute(_DEACTIVATED_ERRORS, params)
         if dry_run:
-            existing_row = conn.execute(_EXISTING).fetchone()
-            created = unique - (int(existing_row[0]) if existing_row else 0)
+            created = unique - _count(conn, "SELECT count(*) FROM csv_import_existing")
         else:
             stop.check(import_id)
             inserted = conn.execute(_INSERT, params).fetchone()
             created = int(inserted[0]) if inserted else 0
+        conn.execute(_KEEP_ERRORS, params)
         outcome = ImportOutcome(
             import_id=str(import_id),
             status=ImportStatus.completed,
-            rows=rows,
+            rows=parsed.rows,
             created=created,
-            skipped=unique - created,
-            invalid=invalid + duplicates,
+            skipped=unique - created - deactivated,
+            deactivated=deactivated,
+            invalid=parsed.invalid + duplicates,
+            errors_total=parsed.errors_total + duplicates + deactivated,
         )
         conn.execute(
             """
             UPDATE csv_imports
             SET status = 'completed', rows_total = %s, created_count = %s,
-                skipped_count = %s, invalid_count = %s, error = NULL,
-                finished_at = clock_timestamp()
+                skipped_count = %s, deactivated_count = %s, invalid_count = %s,
+                errors_total = %s, error = NULL, finished_at = clock_timestamp()
             WHERE id = %s
             """,
-            (outcome.rows, outcome.created, outcome.skipped, outcome.invalid, import_id),
+            (
+                outcome.rows,
+                outcome.created,
+                outcome.skipped,
+                outcome.deactivated,
+                outcome.invalid,
+                outcome.errors_total,
+                import_id,
+            ),
         )
+        delete_file(conn, import_id)
     logger.info(
         "import %s completed in %.2f s (read and validated in %.2f s): %s",
         import_id,
         time.perf_counter() - started,
-        parsed - started,
+        read_seconds,
         outcome.as_dict(),
     )
     return outcome

@@ -1,5 +1,9 @@
 """The CSV user import: one row per upload, its file as bytea chunks, its row errors.
 
+The file (names and emails: personal data) is deleted when its import finishes, or
+when it has waited CSV_IMPORT_FILE_RETENTION_HOURS unfinished; the counts and the row
+errors (capped at ERRORS_KEPT) stay.
+
 The file lives in Postgres (never in the api's memory, never in Redis): the api writes
 it in chunks of CHUNK_BYTES while the upload streams in, the worker reads it back chunk
 by chunk. Postgres is the source of truth for the import's state; Redis only carries
@@ -28,6 +32,9 @@ from sqlmodel import Field, SQLModel
 from ....lib.models import timestamp_field
 
 CHUNK_BYTES = 1024 * 1024
+# Row errors kept per import (the first, in row order); `errors_total` counts them all.
+# A file of a million bad lines costs a counter, not a million rows.
+ERRORS_KEPT = 1000
 
 
 class ImportStatus(StrEnum):
@@ -72,6 +79,9 @@ class CsvImport(SQLModel, table=True):
     created_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     skipped_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     invalid_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    # Rows naming an existing, deactivated user: not imported, not reactivated.
+    deactivated_count: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    errors_total: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     error: str | None = Field(default=None, max_length=1000)
     created_at: datetime | None = timestamp_field()

@@ -19,7 +19,7 @@ from ....lib.urls import relative_url
 from ...users.dependencies import Caller, require
 from ...users.permissions import Permission
 from . import csv_format, csv_import
-from .import_models import CsvImport
+from .import_models import ERRORS_KEPT, CsvImport
 from .import_schemas import (
     ImportAccepted,
     ImportCounts,
@@ -66,7 +66,7 @@ async def template(caller: Importer) -> PlainTextResponse:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ImportAccepted,
     summary="Upload a CSV of users to import (multipart field 'file'); answers at once",
-    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -93,6 +93,10 @@ async def upload(
 ) -> ImportAccepted:
     settings = request.app.state.settings
     limit: int = settings.csv_import_max_bytes
+    # Refused before the body is read when the company is at its limit (checked again,
+    # under a lock, as the upload is stored).
+    max_active: int = settings.csv_import_max_active_per_company
+    await csv_import.check_capacity(session, caller.company_id, max_active)
     # The body's size and pace are bounded by lib/request_limits.py. No transaction stays
     # open while it streams in: the caller's ends here, the upload's is `finish`.
     await session.commit()
@@ -113,6 +117,7 @@ async def upload(
                         requested_by=caller.user_id,
                         file_name=event.filename,
                         max_bytes=limit,
+                        max_active=max_active,
                     )
                 form_value.clear()
             elif isinstance(event, PartData):
@@ -157,6 +162,7 @@ def _state(request: Request, record: CsvImport, errors: Page[ImportRowError]) ->
             rows=record.rows_total,
             created=record.created_count,
             skipped=record.skipped_count,
+            deactivated=record.deactivated_count,
             invalid=record.invalid_count,
         ),
         timings=ImportTimings(
@@ -167,6 +173,9 @@ def _state(request: Request, record: CsvImport, errors: Page[ImportRowError]) ->
             processing_seconds=_seconds(record.started_at, record.finished_at),
         ),
         errors=errors,
+        errors_total=record.errors_total,
+        errors_kept=ERRORS_KEPT,
+        errors_truncated=record.errors_total > errors.total,
         errors_csv_url=relative_url(request, "import_errors_csv", import_id=record.id),
     )
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ....lib.pagination import Page
 from .import_models import ImportStatus
@@ -16,10 +16,13 @@ class ImportAccepted(BaseModel):
 
 
 class ImportCounts(BaseModel):
-    rows: int
+    rows: int = Field(description="Data rows read (blank ones not counted)")
     created: int
-    skipped: int
-    invalid: int
+    skipped: int = Field(description="Rows of users who already exist and are active")
+    deactivated: int = Field(
+        description="Rows of deactivated users: not imported, they stay deactivated"
+    )
+    invalid: int = Field(description="Rows refused; `errors` says why")
 
 
 class ImportRowError(BaseModel):
@@ -48,5 +51,10 @@ class ImportState(BaseModel):
     error: str | None
     counts: ImportCounts
     timings: ImportTimings
-    errors: Page[ImportRowError]
+    errors: Page[ImportRowError] = Field(
+        description="The first row errors, in row order (at most `errors_kept`)"
+    )
+    errors_total: int = Field(description="Every row error found, kept or not")
+    errors_kept: int = Field(description="How many row errors an import keeps")
+    errors_truncated: bool = Field(description="Whether some row errors were not kept")
     errors_csv_url: str

@@ -96,3 +96,11 @@ async def reconcile_csv_imports(ctx: dict[str, Any]) -> dict[str, int]:
     async with ctx["session_factory"]() as session:
         result = await csv_import.reconcile(session, ctx["redis"], settings.queue_name)
     return {"stuck": result.stuck, "enqueued": result.enqueued}
+
+
+async def purge_csv_import_files(ctx: dict[str, Any]) -> dict[str, int]:
+    """Delete what is left of uploaded files past CSV_IMPORT_FILE_RETENTION_HOURS (hourly)."""
+    settings: Settings = ctx["settings"]
+    async with ctx["session_factory"]() as session:
+        result = await csv_import.purge_files(session, settings.csv_import_file_retention_hours)
+    return {"expired": result.expired, "files_deleted": result.files_deleted}

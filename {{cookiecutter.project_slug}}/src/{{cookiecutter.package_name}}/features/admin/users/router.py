@@ -9,11 +9,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ....lib.dependencies import get_session
 from ....lib.errors import error_responses
 from ....lib.pagination import Page, PageQuery
+from ....lib.text import PLAIN_TEXT_PATTERN
 from ...users import service
 from ...users.dependencies import Caller, require
 from ...users.models import Role
 from ...users.permissions import Permission
-from ...users.service import PLAIN_TEXT_PATTERN
 from .schemas import USER_ID_EXAMPLE, AdminUser, NewUser
 
 router = APIRouter(prefix="/users", tags=["admin"])

@@ -1,38 +1,42 @@
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from ...users import rules
 from ...users.models import Role
-from ...users.service import (
-    EMAIL_MAX_LENGTH,
-    EMAIL_PATTERN,
-    NAME_MAX_LENGTH,
-    NAME_MIN_LENGTH,
-    PLAIN_TEXT_PATTERN,
-    TEXT_MAX_LENGTH,
-    UserWithWallet,
-)
+from ...users.service import UserWithWallet
+
+
+def _checked(check: Callable[[str], str | None]) -> AfterValidator:
+    """A schema check that asks the users feature's rules, so the api answers as the
+    import and the CLI do."""
+
+    def validate(value: str) -> str:
+        if (message := check(value)) is not None:
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(validate)
+
 
 Name = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=NAME_MIN_LENGTH,
-        max_length=NAME_MAX_LENGTH,
-        pattern=PLAIN_TEXT_PATTERN,
-    ),
+    StringConstraints(strip_whitespace=True),
+    _checked(rules.name_problem),
+    AfterValidator(rules.normalize_name),
 ]
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN),
+    StringConstraints(strip_whitespace=True, to_lower=True),
+    _checked(rules.email_problem),
 ]
 Text = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, max_length=TEXT_MAX_LENGTH, pattern=PLAIN_TEXT_PATTERN
-    ),
+    StringConstraints(strip_whitespace=True),
+    _checked(rules.text_problem),
 ]
 
 
