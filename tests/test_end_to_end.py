@@ -77,7 +77,13 @@ def test_the_story_over_http_against_the_real_processes(
 
     print(f"story {outcome.seconds}, whole test {time.monotonic() - started:.1f} s")
     assert outcome.balances == FINAL_BALANCES
-    assert outcome.import_counts == {"rows": 5, "created": 2, "skipped": 1, "invalid": 2}
+    assert outcome.import_counts == {
+        "rows": 5,
+        "created": 2,
+        "skipped": 1,
+        "deactivated": 0,
+        "invalid": 2,
+    }
     assert outcome.refusals == ["insufficient_balance", "receiver_inactive"]
     first, second = outcome.resets
     assert first["companies"] == 1

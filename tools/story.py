@@ -587,6 +587,7 @@ class ImportExpectation:
     rows: int
     created: int
     skipped: int
+    deactivated: int
     invalid: int
     error_rows: frozenset[int]
 
@@ -608,7 +609,8 @@ class Expected:
       nothing.
     - The CSV import: a row needs a name of 2+ characters and a well-formed email; an
       email repeated in the file is invalid after its first row; an existing user's
-      email is skipped; the header is row 1.
+      email is skipped (counted as deactivated, and a row error, when that user is
+      deactivated); the header is row 1.
     """
 
     def __init__(self, allowance: int) -> None:
@@ -628,7 +630,7 @@ class Expected:
 
     def imported(self, rows: list[tuple[str, str]], keys: dict[str, str]) -> ImportExpectation:
         seen: set[str] = set()
-        created = skipped = 0
+        created = skipped = deactivated = 0
         error_rows: set[int] = set()
         for number, (name, email) in enumerate(rows, start=2):
             email = email.strip().lower()
@@ -636,13 +638,22 @@ class Expected:
                 error_rows.add(number)
                 continue
             seen.add(email)
-            if self.by_email(email) is not None:
-                skipped += 1
+            if (existing := self.by_email(email)) is not None:
+                if existing.active:
+                    skipped += 1
+                else:
+                    deactivated += 1
+                    error_rows.add(number)
                 continue
             self.added(Person(keys[email], name.strip(), email))
             created += 1
         return ImportExpectation(
-            len(rows), created, skipped, len(error_rows), frozenset(error_rows)
+            len(rows),
+            created,
+            skipped,
+            deactivated,
+            len(error_rows) - deactivated,
+            frozenset(error_rows),
         )
 
     def refusal(self, sender: Person, receiver: Person, coins: int) -> str | None:
@@ -863,6 +874,7 @@ class _Story:
                 "rows": want.rows,
                 "created": want.created,
                 "skipped": want.skipped,
+                "deactivated": want.deactivated,
                 "invalid": want.invalid,
             },
             f"the import ended {state['status']} with {counts}, expected {want}: {state}",
