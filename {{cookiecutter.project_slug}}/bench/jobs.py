@@ -7,8 +7,9 @@ For each poll delay it starts a worker process (arq's own Worker, with the proje
 WorkerSettings except the functions), against a Redis server of its own (`redis-server`
 on PATH, so no other client is counted) or `--redis-url`, and measures:
 
-1. idle load: Redis commands per second while the worker waits for work;
-2. pickup: 200 jobs enqueued 25 ms apart, enqueue-to-start p50/p99/max;
+1. idle load: Redis commands per second while the worker waits for work
+   (`--idle-seconds`, 5);
+2. pickup: `--pickup` jobs (200) enqueued 25 ms apart, enqueue-to-start p50/p99/max;
 3. throughput: `--jobs` no-op jobs queued at once, jobs/s from the first start to the
    last end.
 
@@ -26,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,9 +40,7 @@ QUEUE = "bench:jobs"
 STARTS = "bench:starts"  # pickup jobs push "<job id> <start time>"
 DONE = "bench:done"  # no-op jobs count themselves...
 FIRST = "bench:first"  # ...and the first one notes when it started
-PICKUP_JOBS = 200
 PICKUP_GAP = 0.025
-IDLE_WINDOW = 5.0
 
 
 def arq_default(name: str) -> Any:
@@ -119,24 +119,33 @@ def start_worker(redis_url: str, poll_delay: float, log: Path) -> "subprocess.Po
     )
 
 
-async def idle_and_pickup(redis: ArqRedis, worker: "subprocess.Popen[bytes]") -> dict[str, float]:
+@dataclass(frozen=True)
+class Plan:
+    jobs: int  # no-op jobs for the throughput
+    pickup_jobs: int  # jobs enqueued PICKUP_GAP apart for the pickup latency
+    idle_seconds: float  # how long the idle command rate is counted
+
+
+async def idle_and_pickup(
+    redis: ArqRedis, worker: "subprocess.Popen[bytes]", plan: Plan
+) -> dict[str, float]:
     # Up: the worker writes its health-check key once it polls.
     await until(lambda: redis.exists(f"{QUEUE}:health-check"), "the worker", 30, worker)
     await asyncio.sleep(1)  # past start-up's own commands
     before = await commands_processed(redis)
-    await asyncio.sleep(IDLE_WINDOW)
+    await asyncio.sleep(plan.idle_seconds)
     # Minus this measurement's own INFO command.
-    idle = (await commands_processed(redis) - before - 1) / IDLE_WINDOW
+    idle = (await commands_processed(redis) - before - 1) / plan.idle_seconds
 
     enqueued: dict[str, float] = {}
-    for i in range(PICKUP_JOBS):
+    for i in range(plan.pickup_jobs):
         job_id = f"pickup-{i}"
         enqueued[job_id] = time.time()
         await redis.enqueue_job("stamp", _job_id=job_id)
         await asyncio.sleep(PICKUP_GAP)
 
     async def all_started() -> bool:
-        return await cast("Awaitable[int]", redis.llen(STARTS)) >= PICKUP_JOBS
+        return await cast("Awaitable[int]", redis.llen(STARTS)) >= plan.pickup_jobs
 
     await until(all_started, "the pickup jobs", 60, worker)
     waits = []
@@ -161,21 +170,21 @@ async def throughput(redis: ArqRedis, worker: "subprocess.Popen[bytes]", jobs: i
     return jobs / (finished - float(await redis.get(FIRST)))
 
 
-async def bench_one(redis_url: str, poll_delay: float, jobs: int, log: Path) -> dict[str, float]:
+async def bench_one(redis_url: str, poll_delay: float, plan: Plan, log: Path) -> dict[str, float]:
     redis = await create_pool(RedisSettings.from_dsn(redis_url), default_queue_name=QUEUE)
     try:
         await redis.flushdb()
         worker = start_worker(redis_url, poll_delay, log)
         try:
-            result = await idle_and_pickup(redis, worker)
+            result = await idle_and_pickup(redis, worker, plan)
         finally:
             stop(worker)
         # Queued while no worker runs, so the worker is timed, not the enqueuing.
-        for i in range(jobs):
+        for i in range(plan.jobs):
             await redis.enqueue_job("noop", _job_id=f"noop-{i}")
         worker = start_worker(redis_url, poll_delay, log)
         try:
-            result["jobs_per_s"] = await throughput(redis, worker, jobs)
+            result["jobs_per_s"] = await throughput(redis, worker, plan.jobs)
         finally:
             stop(worker)
         return result
@@ -206,6 +215,8 @@ def main() -> None:
     parser.add_argument("--poll-delay", type=float, help="worker mode: its poll delay")
     parser.add_argument("--poll-delays", default=None, help="comma-separated seconds")
     parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--pickup", type=int, default=200)
+    parser.add_argument("--idle-seconds", type=float, default=5.0)
     args = parser.parse_args()
     if args.mode == "worker":
         worker_main(args.redis_url, args.poll_delay)
@@ -218,13 +229,14 @@ def main() -> None:
     delays = (
         [float(d) for d in args.poll_delays.split(",")] if args.poll_delays else [default, ours]
     )
+    plan = Plan(args.jobs, args.pickup, args.idle_seconds)
     results = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         private_redis() if args.redis_url is None else _given(args.redis_url) as redis_url,
     ):
         for delay in delays:
-            result = asyncio.run(bench_one(redis_url, delay, args.jobs, Path(tmp) / "worker.log"))
+            result = asyncio.run(bench_one(redis_url, delay, plan, Path(tmp) / "worker.log"))
             print(f"  poll delay {delay:g} s: {result}", flush=True)
             results.append((delay, result))
     report(results, ours, args.jobs)
