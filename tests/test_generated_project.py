@@ -125,6 +125,22 @@ def test_csv_import_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     assert "worker peak RSS" in output
 
 
+def test_jobs_benchmark_runs_on_a_small_dataset(project: Path) -> None:
+    args = ("--jobs", "200", "--pickup", "20", "--idle-seconds", "0.5")
+    code, output = uv_run(project, "python", "bench/jobs.py", *args)
+    assert code == 0, output
+    for label in (r"0\.5 s \(arq default\)", r"0\.02 s \(ours\)"):
+        assert re.search(rf"^{label} +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d,]+$", output, re.M), output
+
+
+def test_scale_out_benchmark_runs_on_a_small_dataset(project: Path) -> None:
+    args = ("--workers", "1,2", "--jobs", "100", "--imports", "2", "--rows", "500")
+    code, output = uv_run(project, "python", "bench/scale_out.py", *args)
+    assert code == 0, output
+    assert re.search(r"^2 +[\d,]+ +[\d.]+ +[\d.]+s +[\d.]+$", output, re.M), output
+    assert "checked: every import completed in one attempt" in output
+
+
 def test_http_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     code, output = uv_run(
         project,

@@ -22,7 +22,13 @@ AUTH_SETTINGS = {
     "auth0": {"AUTH0_DOMAIN", "AUTH_AUDIENCE"},
     "oidc": {"AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_AUDIENCE"},
 }
-OVERRIDES = ("RAILWAY_GITHUB_REPO", "RAILWAY_GITHUB_BRANCH", "RAILWAY_API_DOMAIN")
+OVERRIDES = (
+    "RAILWAY_GITHUB_REPO",
+    "RAILWAY_GITHUB_BRANCH",
+    "RAILWAY_API_DOMAIN",
+    "RAILWAY_API_REPLICAS",
+    "RAILWAY_WORKER_REPLICAS",
+)
 # Optional: passed on to the api only when set where `railway config` runs.
 EMAIL_CLAIMS = ("AUTH_EMAIL_CLAIM", "AUTH_EMAIL_VERIFIED_CLAIM")
 
@@ -106,6 +112,29 @@ def test_cron_runs_on_the_answered_schedule_and_a_failed_run_is_retried(
     for other in ("api", "worker"):  # long-running: Railway's default, restart on failure
         assert "cronSchedule" not in by_service[other]
         assert "restartPolicyType" not in by_service[other]
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_one_replica_of_each_by_default_and_never_of_the_cron(
+    graphs: dict[str, dict[str, Any]], name: str
+) -> None:
+    by_service = deploy(graphs[name])
+    assert by_service["api"]["numReplicas"] == 1
+    assert by_service["worker"]["numReplicas"] == 1
+    assert "numReplicas" not in by_service["cron-weekly"]
+
+
+def test_api_and_worker_replicas_come_from_the_environment(
+    rendered: dict[str, tuple[Path, Path]],
+) -> None:
+    project, _ = rendered["default"]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAILWAY_API_REPLICAS", "3")
+        env.setenv("RAILWAY_WORKER_REPLICAS", "2")
+        by_service = deploy(evaluate(project / ".railway" / "railway.py"))
+    assert by_service["api"]["numReplicas"] == 3
+    assert by_service["worker"]["numReplicas"] == 2
+    assert "numReplicas" not in by_service["cron-weekly"]
 
 
 @pytest.mark.parametrize("name", ANSWER_SETS)

@@ -52,6 +52,13 @@ AUTH_ENV |= {
     for name in ("AUTH_EMAIL_CLAIM", "AUTH_EMAIL_VERIFIED_CLAIM")
     if name in os.environ
 }
+# Replicas of the long-running services, from RAILWAY_API_REPLICAS and
+# RAILWAY_WORKER_REPLICAS where `railway config plan|apply` runs (default 1). Both may
+# run several copies: the api keeps no state between requests, and a job runs on one
+# worker at a time (arq's in-progress key; imports and resets also lock in Postgres).
+# The cron never gets replicas: it is a scheduled run, one per schedule (docs/deploy.md).
+API_REPLICAS = int(os.environ.get("RAILWAY_API_REPLICAS", "1"))
+WORKER_REPLICAS = int(os.environ.get("RAILWAY_WORKER_REPLICAS", "1"))
 # Five fields, UTC (Railway runs cron schedules in UTC).
 WEEKLY_RESET_SCHEDULE = "{{ cookiecutter.weekly_reset_schedule }}"
 # Restarts of a failed weekly reset (Railway's free plan allows up to 10).
@@ -74,6 +81,7 @@ def main(ctx=None):
         # entrypoint's own `alembic upgrade head` then finds nothing to do.
         preDeploy="alembic upgrade head",
         healthcheck="/health/ready",
+        replicas=API_REPLICAS,
         deploy={"drainingSeconds": 30},
         networking={"serviceDomains": {API_DOMAIN: {"port": API_PORT}}},
         env={
@@ -92,6 +100,7 @@ def main(ctx=None):
         start=WORKER_START,
         # No healthcheck: the worker serves no HTTP. On SIGTERM arq lets running
         # jobs finish for 20 s (WORKER_SHUTDOWN_WAIT_SECONDS), inside these 30 s.
+        replicas=WORKER_REPLICAS,
         deploy={"drainingSeconds": 30},
         env={
             "DATABASE_URL": db.env.DATABASE_URL,

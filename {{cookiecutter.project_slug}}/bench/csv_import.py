@@ -41,7 +41,6 @@ from bench_support import (
 
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
-ADMIN_SUB = "bench|admin"
 IMPORT_SECONDS = 3600  # the import job's own timeout
 
 RAW_INSERT = """
@@ -65,17 +64,18 @@ RAW_INSERT = """
 """
 
 
-def write_csv(path: Path, rows: int) -> int:
-    """`rows` data rows; one in 500 invalid, one in 1000 repeating an earlier email."""
+def write_csv(path: Path, rows: int, domain: str = "bench.example") -> int:
+    """`rows` data rows at `domain`; one in 500 invalid, one in 1000 repeating an earlier
+    email."""
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write("name,email,department,job_title\r\n")
         for i in range(rows):
             if i % 500 == 499:
                 out.write(f"X,not-an-email-{i},,\r\n")
             elif i % 1000 == 998:
-                out.write(f"Again {i},person{i - 1}@bench.example,,\r\n")
+                out.write(f"Again {i},person{i - 1}@{domain},,\r\n")
             else:
-                out.write(f"Person {i},person{i}@bench.example,Dept {i % 40},Engineer\r\n")
+                out.write(f"Person {i},person{i}@{domain},Dept {i % 40},Engineer\r\n")
     return path.stat().st_size
 
 
@@ -86,21 +86,23 @@ def rss_kb(pid: int, field: str = "VmRSS") -> int:
     return 0
 
 
-def seed(url: str) -> tuple[uuid.UUID, str]:
-    """A company and its admin; returns the company id and the admin's token subject."""
+def seed(url: str, name: str = "Bench") -> tuple[uuid.UUID, str]:
+    """A company (at <name>.example) and its admin; returns the company id and the
+    admin's token subject."""
+    domain, sub = f"{name.lower()}.example", f"bench|{name.lower()}-admin"
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
-            "INSERT INTO companies (name, email_domain) VALUES ('Bench', 'bench.example')"
-            " RETURNING id"
+            "INSERT INTO companies (name, email_domain) VALUES (%s, %s) RETURNING id",
+            (name, domain),
         ).fetchone()
         assert row is not None
         company = uuid.UUID(str(row[0]))
         conn.execute(
             "INSERT INTO users (company_id, email, name, role, auth_sub)"
-            " VALUES (%s, 'admin@bench.example', 'Admin', 'admin', %s)",
-            (company, ADMIN_SUB),
+            " VALUES (%s, %s, 'Admin', 'admin', %s)",
+            (company, f"admin@{domain}", sub),
         )
-    return company, ADMIN_SUB
+    return company, sub
 
 
 def baseline(url: str, csv_path: Path, company: uuid.UUID) -> float:
@@ -141,9 +143,9 @@ def main() -> int:
             raw_seconds = baseline(raw_url, csv_path, raw_company)
         with database(admin_url, f"bench_csv_{run}") as url:
             migrate(url)
-            seed(url)
+            _, admin_sub = seed(url)
             ours_seconds, worker_peak, api_before, api_after = end_to_end(
-                url, settings, tmp, csv_path, size, run
+                url, settings, tmp, csv_path, size, run, admin_sub
             )
     raw_rate = options.rows / raw_seconds
     rate = options.rows / ours_seconds
@@ -156,7 +158,7 @@ def main() -> int:
 
 
 def end_to_end(
-    url: str, settings: Settings, tmp: Path, csv_path: Path, size: int, run: str
+    url: str, settings: Settings, tmp: Path, csv_path: Path, size: int, run: str, admin_sub: str
 ) -> tuple[float, int, int, int]:
     jwks_url, sign = local_signer(tmp)
     port = free_port()
@@ -177,7 +179,7 @@ def end_to_end(
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", api, tmp / "api.log")
-        headers = {"Authorization": f"Bearer {sign(ADMIN_SUB)}"}
+        headers = {"Authorization": f"Bearer {sign(admin_sub)}"}
         with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
             client.get("/admin/users/import/template").raise_for_status()
             api_before = rss_kb(api.pid)

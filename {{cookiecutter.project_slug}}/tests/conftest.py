@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import psycopg
@@ -284,6 +285,43 @@ def worker(process_env: dict[str, str], settings: Settings) -> Iterator["subproc
         wait_until_healthy(proc, settings)
         yield proc
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+class StartWorker(Protocol):
+    def __call__(self, **env: str) -> "subprocess.Popen[str]": ...
+
+
+@pytest.fixture
+def start_worker(process_env: dict[str, str], settings: Settings) -> Iterator[StartWorker]:
+    """`start_worker(**env)`: a real worker process (`env` added to its environment), once
+    healthy; all are killed at the end."""
+    started: list[subprocess.Popen[str]] = []
+    client = redis.Redis.from_url(settings.redis_url)
+
+    def start(**env: str) -> "subprocess.Popen[str]":
+        client.delete(health_check_key(settings))
+        proc = subprocess.Popen(
+            [ARQ, WORKER],
+            env={**process_env, **env},
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(proc)
+        # The key `arq --check` reads, polled directly: quicker than spawning arq each time.
+        deadline = time.monotonic() + 30
+        while not client.exists(health_check_key(settings)):
+            assert proc.poll() is None, proc.stdout and proc.stdout.read()
+            assert time.monotonic() < deadline, "the worker did not start within 30 s"
+            time.sleep(0.05)
+        return proc
+
+    yield start
+    for proc in started:
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -1,6 +1,8 @@
 """Arranging and checking CSV imports in tests."""
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -104,3 +106,25 @@ def imported_users(db: Db, company_id: UUID) -> dict[str, tuple[Any, ...]]:
         (company_id,),
     ).fetchall()
     return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def wait_for(
+    api: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    done: Callable[[dict[str, Any]], bool],
+    within: float = 90,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while True:
+        response = await api.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        state: dict[str, Any] = response.json()
+        if done(state):
+            return state
+        assert time.monotonic() < deadline, f"gave up waiting: {state}"
+        await asyncio.sleep(0.2)
+
+
+def finished(state: dict[str, Any]) -> bool:
+    return state["status"] in {"completed", "failed"}

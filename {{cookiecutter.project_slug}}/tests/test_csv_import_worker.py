@@ -3,85 +3,31 @@ SIGTERM."""
 
 import asyncio
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable
 from uuid import UUID
 
 import httpx
-import pytest
 import redis
 
 from {{ cookiecutter.package_name }}.features.admin.users.csv_import import job_id_for
 from {{ cookiecutter.package_name }}.lib.config import Settings
-from {{ cookiecutter.package_name }}.lib.queue import health_check_key
 
 from . import factories as f
-from .conftest import ARQ, PROJECT_ROOT, WORKER
-from .csv_helpers import admin, counts, import_lock_held, imported_users, people, upload
+from .conftest import StartWorker
+from .csv_helpers import (
+    admin,
+    counts,
+    finished,
+    import_lock_held,
+    imported_users,
+    people,
+    upload,
+    wait_for,
+)
 from .factories import Db
 
 Bearer = Callable[[str], dict[str, str]]
-
-
-class StartWorker(Protocol):
-    def __call__(self, **env: str) -> "subprocess.Popen[str]": ...
-
-
-@pytest.fixture
-def start_worker(process_env: dict[str, str], settings: Settings) -> Iterator[StartWorker]:
-    """`start_worker(**env)`: a real worker process (`env` added to its environment), once
-    healthy; all are killed at the end."""
-    started: list[subprocess.Popen[str]] = []
-    client = redis.Redis.from_url(settings.redis_url)
-
-    def start(**env: str) -> "subprocess.Popen[str]":
-        client.delete(health_check_key(settings))
-        proc = subprocess.Popen(
-            [ARQ, WORKER],
-            env={**process_env, **env},
-            cwd=PROJECT_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(proc)
-        # The key `arq --check` reads, polled directly: quicker than spawning arq each time.
-        deadline = time.monotonic() + 30
-        while not client.exists(health_check_key(settings)):
-            assert proc.poll() is None, proc.stdout and proc.stdout.read()
-            assert time.monotonic() < deadline, "the worker did not start within 30 s"
-            time.sleep(0.05)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-async def wait_for(
-    api: httpx.AsyncClient,
-    url: str,
-    headers: dict[str, str],
-    done: Callable[[dict[str, Any]], bool],
-    within: float = 90,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        response = await api.get(url, headers=headers)
-        assert response.status_code == 200, response.text
-        state: dict[str, Any] = response.json()
-        if done(state):
-            return state
-        assert time.monotonic() < deadline, f"gave up waiting: {state}"
-        await asyncio.sleep(0.2)
-
-
-def finished(state: dict[str, Any]) -> bool:
-    return state["status"] in {"completed", "failed"}
 
 
 async def test_upload_to_completed_through_a_real_worker(

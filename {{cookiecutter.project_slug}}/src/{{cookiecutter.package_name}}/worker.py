@@ -97,9 +97,10 @@ class WorkerSettings:
     # Jobs wait on Postgres, not the CPU: ten share the event loop and fit in the
     # engine's pool (pool_size + its default overflow of 10).
     max_jobs = 10
-    # How long an idle worker waits before asking Redis again: 0.5 s keeps latency low
-    # at a negligible cost to Redis.
-    poll_delay = 0.5
+    # WORKER_POLL_DELAY_SECONDS (0.02 s): a job starts within about 20 ms of being
+    # enqueued, for about 50 Redis commands/s per idle worker; arq's 0.5 s default made
+    # every job wait 250 ms on average and capped a worker near 200 jobs/s (bench/jobs.py).
+    poll_delay = settings.worker_poll_delay_seconds
     # On SIGTERM (every Railway deploy) let running jobs finish for up to
     # WORKER_SHUTDOWN_WAIT_SECONDS (20 s), inside the service's 30 s drainingSeconds,
     # before they are cancelled and retried.

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # cancelled (and run again by the next worker). Keep it below the platform's drain
     # time (Railway's drainingSeconds, compose's stop_grace_period: 30 s).
     worker_shutdown_wait_seconds: int = Field(default=20, ge=0)
+    # The worker only: how long an idle worker waits before asking Redis for jobs again.
+    # A job waits about half of it on average before it starts; an idle worker sends
+    # Redis about one command per poll (bench/jobs.py measures both).
+    worker_poll_delay_seconds: float = Field(default=0.02, gt=0, le=5)
     # The worker only: `Idempotency-Key`s of POST /compliments older than this are purged
     # (hourly). Never below 24 h, the least a client may count on for its retries.
     idempotency_key_retention_hours: int = Field(default=24, ge=24)
