@@ -1,9 +1,12 @@
-"""What the benchmarks that start the api share: a database of their own, local tokens,
-the processes' environment, and starting and waiting for them. Not a benchmark itself."""
+"""What the benchmarks that start processes share: a database and a Redis of their own,
+local tokens, the processes' environment, starting and waiting for them, and the
+project's worker with a benchmark's functions. Not a benchmark itself."""
 
+import asyncio
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,12 +14,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
 import psycopg
 from alembic import command
 from alembic.config import Config
+from arq.connections import RedisSettings
+from arq.worker import run_worker
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
@@ -129,3 +135,45 @@ def wait_http(url: str, proc: "subprocess.Popen[bytes]", log: Path, timeout: flo
             pass
         time.sleep(0.1)
     raise SystemExit(f"the api did not answer {url} within {timeout:.0f} s:\n{log.read_text()}")
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A redis-server of the benchmark's own, so its command count is the worker's."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not on PATH (or pass --redis-url, where offered)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
+
+
+async def until(check: Any, what: str, within: float, worker: "subprocess.Popen[bytes]") -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {within:.0f} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def run_project_worker(functions: list[Any], redis_url: str, queue: str, **overrides: Any) -> None:
+    """arq's Worker with the project's WorkerSettings, but a benchmark's `functions` on
+    its own queue and no cron jobs (they need the project's database)."""
+    from {{ cookiecutter.package_name }}.worker import WorkerSettings
+
+    settings = {
+        "functions": functions,
+        "cron_jobs": [],
+        "redis_settings": RedisSettings.from_dsn(redis_url),
+        "queue_name": queue,
+        **overrides,
+    }
+    run_worker(WorkerSettings, **settings)  # type: ignore[arg-type]

@@ -19,7 +19,6 @@ on PATH, so no other client is counted) or `--redis-url`, and measures:
 import argparse
 import asyncio
 import inspect
-import shutil
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,8 @@ from typing import Any, cast
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.worker import Worker, func, run_worker
-from bench_support import free_port, stop
+from arq.worker import Worker, func
+from bench_support import private_redis, run_project_worker, stop, until
 
 QUEUE = "bench:jobs"
 STARTS = "bench:starts"  # pickup jobs push "<job id> <start time>"
@@ -62,50 +61,19 @@ async def noop(ctx: dict[str, Any]) -> None:
 def worker_main(redis_url: str, poll_delay: float) -> None:
     """The project's worker settings, with the benchmark's functions and no cron jobs
     (they need the database); only the poll delay differs between the runs."""
-    from {{ cookiecutter.package_name }}.worker import WorkerSettings
-
-    run_worker(
-        WorkerSettings,  # type: ignore[arg-type]
-        functions=[func(stamp, name="stamp"), func(noop, name="noop")],
-        cron_jobs=[],
+    run_project_worker(
+        [func(stamp, name="stamp"), func(noop, name="noop")],
+        redis_url,
+        QUEUE,
+        health_check_key=f"{QUEUE}:health-check",
         on_startup=None,
         on_job_start=None,
         on_shutdown=None,
-        redis_settings=RedisSettings.from_dsn(redis_url),
-        queue_name=QUEUE,
-        health_check_key=f"{QUEUE}:health-check",
         poll_delay=poll_delay,
     )
 
 
 # The benchmark side ---------------------------------------------------------------
-
-
-@contextmanager
-def private_redis() -> Iterator[str]:
-    """A redis-server of the benchmark's own, so its command count is the worker's."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("bench/jobs.py: redis-server is not on PATH; pass --redis-url")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop(proc)
-
-
-async def until(check: Any, what: str, within: float, worker: "subprocess.Popen[bytes]") -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if worker.poll() is not None:
-            raise SystemExit(f"the worker exited while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {within:.0f} s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def commands_processed(redis: ArqRedis) -> int:

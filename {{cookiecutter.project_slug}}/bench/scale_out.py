@@ -31,7 +31,7 @@ import httpx
 import psycopg
 from arq import create_pool
 from arq.connections import RedisSettings
-from arq.worker import func, run_worker
+from arq.worker import func
 from bench_support import (
     BIN,
     PACKAGE,
@@ -39,14 +39,16 @@ from bench_support import (
     free_port,
     local_signer,
     migrate,
+    private_redis,
     process_env,
+    run_project_worker,
     start,
     stop,
+    until,
     wait_http,
     with_database,
 )
 from csv_import import seed, write_csv
-from jobs import private_redis, until
 from sqlalchemy import text
 
 from {{ cookiecutter.package_name }}.lib.config import Settings
@@ -77,16 +79,10 @@ def health_key(index: int) -> str:
 
 
 def worker_main(redis_url: str, index: int) -> None:
-    from {{ cookiecutter.package_name }}.worker import WorkerSettings, shutdown, startup
-
-    run_worker(
-        WorkerSettings,  # type: ignore[arg-type]
-        functions=[func(wait_on_postgres, name="wait_on_postgres")],
-        cron_jobs=[],
-        on_startup=startup,
-        on_shutdown=shutdown,
-        redis_settings=RedisSettings.from_dsn(redis_url),
-        queue_name=QUEUE,
+    run_project_worker(
+        [func(wait_on_postgres, name="wait_on_postgres")],
+        redis_url,
+        QUEUE,
         health_check_key=health_key(index),
     )
 

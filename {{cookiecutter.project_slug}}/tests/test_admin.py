@@ -4,7 +4,7 @@ admin's own company (real Postgres, Redis and, for the reset, the real worker)."
 import asyncio
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,9 +30,7 @@ from {{ cookiecutter.package_name }}.lib.queue import create_queue
 from . import factories as f
 from .conftest import libpq_url
 from .factories import Db
-from .tokens import JwksServer
-
-Bearer = Callable[[str], dict[str, str]]
+from .tokens import Bearer, JwksServer
 
 ACME_ADMIN = "auth0|acme-admin"
 ACME_EMPLOYEE = "auth0|acme-employee"

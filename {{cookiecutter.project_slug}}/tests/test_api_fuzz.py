@@ -12,7 +12,7 @@ repeats the previous one.
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, cast
 from uuid import UUID
 
@@ -30,9 +30,7 @@ from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f
 from .factories import Db
-from .tokens import AUDIENCE, ISSUER, JwksServer
-
-Bearer = Callable[[str], dict[str, str]]
+from .tokens import AUDIENCE, ISSUER, Bearer, JwksServer
 
 ADMIN, EMPLOYEE = "ada@acme.example", "ben@acme.example"
 

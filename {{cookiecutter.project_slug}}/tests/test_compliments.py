@@ -3,7 +3,6 @@
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,8 +21,8 @@ from {{ cookiecutter.package_name }}.lib.errors import DomainRuleError, NotFound
 from . import factories as f
 from .conftest import libpq_url
 from .factories import Db
+from .tokens import Bearer
 
-Bearer = Callable[[str], dict[str, str]]
 ANA, BRUNO, CARLA, DORA = (f"{name}@acme.example" for name in ("ana", "bruno", "carla", "dora_lee"))
 ZED, YAN = "zed@globex.example", "yan@globex.example"
 MESSAGE = "Great work on the release!"

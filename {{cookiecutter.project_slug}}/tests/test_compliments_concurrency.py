@@ -3,7 +3,6 @@
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
 from uuid import UUID
 
 import httpx
@@ -15,8 +14,8 @@ from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f
 from .factories import Db
+from .tokens import Bearer
 
-Bearer = Callable[[str], dict[str, str]]
 SENDER = "sender@acme.example"
 ALLOWANCE = 100
 COINS = 5

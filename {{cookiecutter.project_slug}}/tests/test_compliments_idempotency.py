@@ -1,7 +1,6 @@
 """Idempotency-Key on POST /compliments, and the ledger that cannot be rewritten."""
 
 import asyncio
-from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -14,8 +13,8 @@ from {{ cookiecutter.package_name }}.features.compliments.idempotency import pur
 
 from . import factories as f
 from .factories import Db
+from .tokens import Bearer
 
-Bearer = Callable[[str], dict[str, str]]
 ANA, BRUNO = "ana@acme.example", "bruno@acme.example"
 MESSAGE = "Great work on the release!"
 

@@ -6,7 +6,7 @@ job calls); `test_csv_import_worker.py` runs the same flow through real worker p
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from uuid import UUID
 
 import httpx
@@ -29,9 +29,7 @@ from .csv_helpers import (
     upload,
 )
 from .factories import Db
-from .tokens import JwksServer
-
-Bearer = Callable[[str], dict[str, str]]
+from .tokens import Bearer, JwksServer
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import timedelta
 from uuid import UUID
 
@@ -24,9 +23,8 @@ from . import factories as f
 from .conftest import PROJECT_ROOT, client_of, libpq_url
 from .csv_helpers import IMPORTS, admin, counts, imported, imported_users, process, upload
 from .factories import Db
-from .tokens import JwksServer
+from .tokens import Bearer, JwksServer
 
-Bearer = Callable[[str], dict[str, str]]
 HEADER = "name,email,department,job_title\n"
 
 

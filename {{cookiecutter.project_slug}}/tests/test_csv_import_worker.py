@@ -4,7 +4,6 @@ SIGTERM."""
 import asyncio
 import signal
 import time
-from collections.abc import Callable
 from uuid import UUID
 
 import httpx
@@ -26,8 +25,7 @@ from .csv_helpers import (
     wait_for,
 )
 from .factories import Db
-
-Bearer = Callable[[str], dict[str, str]]
+from .tokens import Bearer
 
 
 async def test_upload_to_completed_through_a_real_worker(

@@ -3,7 +3,7 @@ reset's batch, a long transaction) fails fast with a 503 and gives its connectio
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import psycopg
@@ -17,9 +17,8 @@ from {{ cookiecutter.package_name }}.lib.database import create_engine
 from . import factories as f
 from .conftest import libpq_url
 from .factories import Db
-from .tokens import JwksServer
+from .tokens import Bearer, JwksServer
 
-Bearer = Callable[[str], dict[str, str]]
 LOCK_TIMEOUT = 0.3
 BLOCKED = 25  # more requests than the pool has connections (5 + 10 overflow)
 

@@ -3,7 +3,7 @@ file names. The size and pace tests run a real uvicorn and send raw bytes over a
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
@@ -17,8 +17,8 @@ from . import factories as f
 from .api_process import read_response, request_head, running_api
 from .csv_helpers import IMPORTS, admin, counts, upload
 from .factories import Db
+from .tokens import Bearer
 
-Bearer = Callable[[str], dict[str, str]]
 MB = 1024 * 1024
 
 

@@ -16,7 +16,7 @@ from . import factories as f
 from .conftest import StartWorker
 from .csv_helpers import admin, finished, people, upload, wait_for
 from .factories import Db
-from .test_csv_import_worker import Bearer
+from .tokens import Bearer
 
 # Large enough that both deliveries are running while the first is still importing.
 ROWS = 30_000

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -18,8 +18,8 @@ from . import factories as f
 from .api_process import ApiProcess, request_head, running_api
 from .csv_helpers import IMPORTS, admin
 from .factories import Db
+from .tokens import Bearer
 
-Bearer = Callable[[str], dict[str, str]]
 POOL_SIZE, POOL_OVERFLOW = 1, 10  # the settings' pool, and SQLAlchemy's default overflow
 SLOW_UPLOADS = POOL_SIZE + POOL_OVERFLOW + 3
 UNREAD_DOWNLOADS = 3

@@ -1,6 +1,5 @@
 """The signed-in user's wallet: balances, and the ledger with its filters and pages."""
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -10,8 +9,8 @@ import pytest
 
 from . import factories as f
 from .factories import Db
+from .tokens import Bearer
 
-Bearer = Callable[[str], dict[str, str]]
 ANA = "ana@acme.example"
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

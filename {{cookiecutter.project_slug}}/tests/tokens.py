@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+# What the `bearer` fixture returns: the Authorization header for a token subject.
+Bearer = Callable[[str], dict[str, str]]
 
 ISSUER = "https://issuer.test/"
 AUDIENCE = "https://api.test/"
