@@ -130,7 +130,8 @@ def test_jobs_benchmark_runs_on_a_small_dataset(project: Path) -> None:
     code, output = uv_run(project, "python", "bench/jobs.py", *args)
     assert code == 0, output
     for label in (r"0\.5 s \(arq default\)", r"0\.02 s \(ours\)"):
-        assert re.search(rf"^{label} +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d,]+$", output, re.M), output
+        row = rf"^{label} +[\d.]+ +[\d.]+ +[\d.]+ +[\d.]+ +[\d,]+$"
+        assert re.search(row, output, re.M), output
 
 
 def test_scale_out_benchmark_runs_on_a_small_dataset(project: Path) -> None:
