@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 from uuid import UUID
 
 from psycopg.errors import DeadlockDetected
@@ -26,7 +25,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.errors import ConflictError, DomainRuleError, NotFoundError
 from ..users.models import User
-from ..wallets import service as wallets
 from . import idempotency
 from .models import (
     COINS_STEP,
@@ -145,15 +143,76 @@ async def send_compliment(
     raise AssertionError("unreachable")
 
 
-_PEOPLE = text("""
-    SELECT id, name, is_active FROM users
-    WHERE company_id = :company_id AND id IN (:sender_id, :receiver_id)
+# The whole send as one statement (one round trip where it took seven). `people` checks
+# the tenant and that both are active; `locked` then locks both wallets in user-id order
+# (the weekly reset's order, so the two cannot deadlock); under READ COMMITTED the lock
+# returns each row's latest version, so the balance check below sees every committed
+# debit: no read-then-write race. Debit and credit are one UPDATE, made only when the
+# sender can cover the coins and the receiver has a wallet; the compliment and the two
+# ledger rows (debit first) follow from what it returned. The final row per person says
+# what was found, so the caller can name the refusal; a receiver without a wallet yet
+# gets one and the statement runs again.
+_SEND = text("""
+    WITH people AS MATERIALIZED (
+        SELECT id, name, is_active FROM users
+        WHERE company_id = :company_id AND id IN (:sender_id, :receiver_id)
+    ), locked AS MATERIALIZED (
+        SELECT w.id, w.user_id, w.compliment_balance FROM wallets AS w
+        WHERE w.user_id IN (:sender_id, :receiver_id)
+          AND (SELECT count(*) FROM people WHERE is_active) = 2
+        ORDER BY w.user_id
+        FOR UPDATE OF w
+    ), moved AS (
+        UPDATE wallets AS w
+        SET compliment_balance = w.compliment_balance
+                - CASE WHEN w.user_id = :sender_id THEN :coins ELSE 0 END,
+            redeemable_balance = w.redeemable_balance
+                + CASE WHEN w.user_id = :receiver_id THEN :coins ELSE 0 END,
+            updated_at = now()
+        FROM locked AS l
+        WHERE w.id = l.id
+          AND EXISTS (SELECT 1 FROM locked
+                      WHERE user_id = :sender_id AND compliment_balance >= :coins)
+          AND EXISTS (SELECT 1 FROM locked WHERE user_id = :receiver_id)
+        RETURNING w.id, w.user_id, w.compliment_balance, w.redeemable_balance
+    ), compliment AS (
+        INSERT INTO compliments (company_id, sender_id, receiver_id, coins, message)
+        SELECT :company_id, :sender_id, :receiver_id, :coins, :message
+        WHERE (SELECT count(*) FROM moved) = 2
+        RETURNING id, created_at
+    ), ledger AS (
+        INSERT INTO wallet_transactions (
+            wallet_id, user_id, kind, balance_type, amount,
+            previous_balance, new_balance, reason, metadata
+        )
+        SELECT m.id, m.user_id, e.kind, e.balance_type, e.amount,
+               e.balance - e.amount, e.balance, e.reason,
+               jsonb_build_object(
+                   'compliment_id', c.id::text, 'company_id', CAST(:company_id AS text),
+                   'sender_id', CAST(:sender_id AS text),
+                   'receiver_id', CAST(:receiver_id AS text))
+        FROM moved AS m
+        CROSS JOIN compliment AS c
+        CROSS JOIN LATERAL (
+            SELECT 'DEBIT' AS kind, 'COMPLIMENT' AS balance_type, -CAST(:coins AS int) AS amount,
+                   m.compliment_balance AS balance, CAST(:sent_reason AS text) AS reason, 0 AS n
+            WHERE m.user_id = :sender_id
+            UNION ALL
+            SELECT 'CREDIT', 'REDEEMABLE', CAST(:coins AS int), m.redeemable_balance,
+                   CAST(:received_reason AS text), 1
+            WHERE m.user_id = :receiver_id
+        ) AS e
+        ORDER BY e.n
+    )
+    SELECT p.id, p.name, p.is_active, l.id IS NOT NULL AS has_wallet,
+           c.id AS compliment_id, c.created_at
+    FROM people AS p
+    LEFT JOIN locked AS l ON l.user_id = p.id
+    LEFT JOIN compliment AS c ON true
 """)
 
-_INSERT_COMPLIMENT = text("""
-    INSERT INTO compliments (company_id, sender_id, receiver_id, coins, message)
-    VALUES (:company_id, :sender_id, :receiver_id, :coins, :message)
-    RETURNING id, created_at
+_CREATE_WALLET = text("""
+    INSERT INTO wallets (user_id) VALUES (:user_id) ON CONFLICT (user_id) DO NOTHING
 """)
 
 
@@ -165,50 +224,41 @@ async def _send_once(
     coins: int,
     message: str,
 ) -> SentCompliment:
-    params = {"company_id": company_id, "sender_id": sender_id, "receiver_id": receiver_id}
-    people = {row.id: row for row in await conn.execute(_PEOPLE, params)}
-    if receiver_id not in people:
-        raise NotFoundError("no colleague with this id", code="receiver_not_found")
-    if sender_id not in people:
-        raise NotFoundError("the sender is not a user of this company", code="sender_not_found")
-    if not people[sender_id].is_active:
-        raise DomainRuleError("the sender has been deactivated", code="sender_inactive")
-    if not people[receiver_id].is_active:
-        raise DomainRuleError("this colleague has been deactivated", code="receiver_inactive")
-
-    # Lock the two wallets in user-id order, whoever sends to whom.
-    debit: wallets.BalanceChange | None
-    if sender_id < receiver_id:
-        debit = await wallets.debit_compliment_balance(conn, sender_id, coins)
-        if debit is None:
-            raise _insufficient(coins)
-        credit = await wallets.credit_redeemable_balance(conn, receiver_id, coins)
-    else:
-        credit = await wallets.credit_redeemable_balance(conn, receiver_id, coins)
-        debit = await wallets.debit_compliment_balance(conn, sender_id, coins)
-        if debit is None:
-            raise _insufficient(coins)
-
-    row = (
-        await conn.execute(_INSERT_COMPLIMENT, {**params, "coins": coins, "message": message})
-    ).one()
-    meta: dict[str, Any] = {
-        "compliment_id": str(row.id),
-        "company_id": str(company_id),
-        "sender_id": str(sender_id),
-        "receiver_id": str(receiver_id),
+    params = {
+        "company_id": company_id,
+        "sender_id": sender_id,
+        "receiver_id": receiver_id,
+        "coins": coins,
+        "message": message,
+        "sent_reason": SENT_REASON,
+        "received_reason": RECEIVED_REASON,
     }
-    await wallets.record_changes(
-        conn, [(debit, SENT_REASON, meta), (credit, RECEIVED_REASON, meta)]
-    )
-    return SentCompliment(
-        id=row.id,
-        sender=Person(sender_id, people[sender_id].name),
-        receiver=Person(receiver_id, people[receiver_id].name),
-        coins=coins,
-        message=message,
-        created_at=row.created_at,
-    )
+    # Twice at most: the second time the receiver has a wallet.
+    for _ in range(2):
+        people = {row.id: row for row in await conn.execute(_SEND, params)}
+        if receiver_id not in people:
+            raise NotFoundError("no colleague with this id", code="receiver_not_found")
+        if sender_id not in people:
+            raise NotFoundError("the sender is not a user of this company", code="sender_not_found")
+        if not people[sender_id].is_active:
+            raise DomainRuleError("the sender has been deactivated", code="sender_inactive")
+        if not people[receiver_id].is_active:
+            raise DomainRuleError("this colleague has been deactivated", code="receiver_inactive")
+        row = people[sender_id]
+        if row.compliment_id is not None:
+            return SentCompliment(
+                id=row.compliment_id,
+                sender=Person(sender_id, row.name),
+                receiver=Person(receiver_id, people[receiver_id].name),
+                coins=coins,
+                message=message,
+                created_at=row.created_at,
+            )
+        if not row.has_wallet or people[receiver_id].has_wallet:
+            raise _insufficient(coins)
+        # Nothing was locked or written: the receiver's new wallet takes no other's lock.
+        await conn.execute(_CREATE_WALLET, {"user_id": receiver_id})
+    raise _insufficient(coins)
 
 
 def _insufficient(coins: int) -> InsufficientBalanceError:
