@@ -155,8 +155,13 @@ def test_http_benchmark_runs_on_a_small_dataset(project: Path) -> None:
         "4",
     )
     assert code == 0, output
-    for name in ("GET /health", "POST /compliments"):
+    names = ("raw psycopg", "GET /health", "GET /me/wallet", "GET /me/wallet/transactions")
+    for name in (*names, "POST /compliments"):
         line = rf"^{name} +200 requests +[\d,]+ req/s +p50 +[\d.]+ ms +p99 +[\d.]+ ms +\(CPU: "
         assert re.search(line, output, re.MULTILINE), output
     assert re.search(r"^ratio \(compliments / health, requests/s\): \d+\.\d\d$", output, re.M)
-    assert "checked: 200 compliments stored (all 201)" in output
+    assert re.search(r"^ratio \(compliments / raw psycopg, per second\): \d+\.\d\d$", output, re.M)
+    assert re.search(r"^api: uvicorn, 2 processes, .* \d+ open at most", output, re.M), output
+    assert re.search(r"^POST /compliments by api processes: 1 -> [\d,]+ req/s, 2 -> ", output, re.M)
+    # The raw baseline's 200 and each api run's.
+    assert "checked: 600 compliments stored (all 201)" in output

@@ -32,7 +32,8 @@ API_PORT = 8080
 # Every app service builds the repository's root Dockerfile.
 DOCKER_BUILD = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
 
-# The Dockerfile's CMD: runs `alembic upgrade head`, then execs uvicorn on $PORT.
+# The Dockerfile's CMD: runs `alembic upgrade head`, then execs uvicorn on $PORT
+# (WEB_CONCURRENCY processes, a variable of the api service: default 1).
 API_START = "sh ./scripts/docker-entrypoint.sh"
 WORKER_START = f"arq {PACKAGE}.worker.WorkerSettings"
 CRON_START = f"python -m {PACKAGE}.scripts.run_weekly_reset"

@@ -1,26 +1,34 @@
-"""HTTP benchmark: POST /compliments through a real uvicorn server, next to its /health.
+"""HTTP benchmark: POST /compliments through a real uvicorn server, next to the same
+transaction through psycopg directly, and GET /health, /me/wallet, /me/wallet/transactions.
 
     uv run python bench/http_api.py [--senders 200 --requests 5000 --concurrency 32]
+                                    [--processes 1,2]
 
 In a database of its own (migrated, then seeded with one company and `--senders` users,
 each holding exactly the coins of their share of the compliments, as a RESET ledger
-row), starts the api as a subprocess (uvicorn, one process, the default connection
-pool, no access log) on a free port and drives it with `--concurrency` concurrent
-clients (each an httpx.AsyncClient with one keep-alive connection: one client sharing a
-pool costs three times the CPU per request, and the client would be what is measured),
-each request signed with the sender's own RS256 token:
+row):
 
-1. the baseline: `--requests` GET /health (no token, no database);
-2. `--requests` POST /compliments of 5 coins, spread over the senders round-robin,
-   each to a different colleague in turn.
+1. the raw baseline: `--requests` compliments as the api's own send statement, each in
+   its transaction, through psycopg directly (no HTTP, no auth, no SQLAlchemy), over as
+   many connections as one api process may open (pool size plus overflow) and
+   `--concurrency` concurrent clients;
+2. for each count in `--processes`: the api as a subprocess (uvicorn with that many
+   worker processes, WEB_CONCURRENCY, no access log) on a free port, driven by
+   `--concurrency` concurrent clients (each an httpx.AsyncClient with one keep-alive
+   connection: one client sharing a pool costs three times the CPU per request, and the
+   client would be what is measured), each request signed with the sender's own RS256
+   token: `--requests` GET /health (no token, no database), GET /me/wallet,
+   GET /me/wallet/transactions, then POST /compliments of 5 coins, spread over the
+   senders round-robin, each to a different colleague in turn. The database
+   connections the api really holds are sampled meanwhile (pg_stat_activity).
 
-Prints requests/s, p50 and p99 latency of both (with the CPU share of the clients and of
-the server: the one near 100 % is what limits the rate) and their ratio, then checks that
-every compliment got a 201, that the compliments table holds exactly that many, that every
-sender spent exactly their coins and every receiver got theirs, and that every wallet
-equals the sum of its ledger rows. Needs Postgres and Redis (DATABASE_URL, REDIS_URL, as
-the app); the bench_ database and the server are gone on exit, failure and Ctrl-C
-included.
+Prints requests/s, p50 and p99 latency of each (with the CPU share of the clients and of
+the server: the one near 100 % is what limits the rate), the ratios to /health and to
+the raw baseline, then checks that every compliment got a 201, that the compliments
+table holds exactly that many, that every sender spent exactly their coins and every
+receiver got theirs, and that every wallet equals the sum of its ledger rows. Needs
+Postgres and Redis (DATABASE_URL, REDIS_URL, as the app); the bench_ database and the
+server are gone on exit, failure and Ctrl-C included.
 
 (Not `bench/http.py`: run as a script, that file would shadow the standard library's
 `http`, which httpx imports.)
@@ -29,6 +37,7 @@ included.
 import argparse
 import asyncio
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -58,7 +67,13 @@ from bench_support import (
     with_database,
 )
 
+from {{ cookiecutter.package_name }}.features.compliments.service import (
+    RECEIVED_REASON,
+    SEND_STATEMENT,
+    SENT_REASON,
+)
 from {{ cookiecutter.package_name }}.lib.config import Settings
+from {{ cookiecutter.package_name }}.lib.database import MAX_OVERFLOW
 
 COINS = 5
 MESSAGE = "Thanks for carrying the benchmark!"
@@ -97,7 +112,7 @@ class Phase:
 
     def line(self) -> str:
         return (
-            f"{self.name:<18} {len(self.latencies):7,} requests {self.rate:9,.0f} req/s"
+            f"{self.name:<27} {len(self.latencies):7,} requests {self.rate:9,.0f} req/s"
             f"   p50 {self.percentile(50):7.1f} ms   p99 {self.percentile(99):7.1f} ms"
             # Not the `%` format spec: its closing brace would read as template syntax.
             f"   (CPU: clients {self.client_cpu * 100:3.0f}%,"
@@ -114,9 +129,9 @@ def plan(senders: int, requests: int) -> list[tuple[int, int]]:
     ]
 
 
-def seed(url: str, senders: int, coins: list[int]) -> list[uuid.UUID]:
+def seed(url: str, senders: int, coins: list[int]) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """One company and its users, user i holding coins[i] (with the RESET ledger row a
-    weekly reset would write); the user ids, by index."""
+    weekly reset would write); the company's id and the user ids, by index."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "INSERT INTO companies (name, email_domain) VALUES ('Bench', 'bench.example')"
@@ -142,10 +157,12 @@ def seed(url: str, senders: int, coins: list[int]) -> list[uuid.UUID]:
             "   compliment_balance, 'bench allowance' FROM w",
             (users, coins),
         )
-    return users
+    return uuid.UUID(str(row[0])), users
 
 
-def start_api(env: dict[str, str], port: int, log: Path) -> "subprocess.Popen[bytes]":
+def start_api(
+    env: dict[str, str], port: int, log: Path, processes: int
+) -> "subprocess.Popen[bytes]":
     args = [
         str(BIN / "uvicorn"),
         f"{PACKAGE}.app:create_app",
@@ -157,37 +174,53 @@ def start_api(env: dict[str, str], port: int, log: Path) -> "subprocess.Popen[by
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(processes),
     ]
     return start(args, env, log)
 
 
-Send = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
-
-
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU time so far of a process and its children (uvicorn's worker
+    processes), on Linux."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-async def drive(
-    clients: list[httpx.AsyncClient], name: str, requests: int, send: Send, server: int
+# The send statement in psycopg's parameter style (`:name` -> `%(name)s`, not `::type`).
+RAW_SEND = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", SEND_STATEMENT.text)
+
+CONNECTIONS = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_type = 'client backend'
+      AND pid <> pg_backend_pid()
+"""
+
+
+async def timed(
+    name: str, requests: int, concurrency: int, one: Callable[[int], Awaitable[int]], pid: int
 ) -> Phase:
-    """`requests` calls of `send(client, k)`, one at a time per client, each timed."""
+    """`requests` calls of `one(k)` (a status), `concurrency` at a time, each timed."""
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
-    # One iterator shared by the clients: each takes the next request when it is free.
     indexes = iter(range(requests))
 
-    async def one_client(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         for k in indexes:
             started = time.perf_counter()
-            response = await send(client, k)
+            status = await one(k)
             latencies.append(time.perf_counter() - started)
-            statuses[response.status_code] += 1
+            statuses[status] += 1
 
-    started, cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_seconds(server)
-    await asyncio.gather(*(one_client(client) for client in clients))
+    started, cpu, server_cpu = time.perf_counter(), time.process_time(), cpu_seconds(pid)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     seconds = time.perf_counter() - started
     return Phase(
         name,
@@ -195,18 +228,79 @@ async def drive(
         latencies,
         statuses,
         client_cpu=(time.process_time() - cpu) / seconds,
-        server_cpu=(cpu_seconds(server) - server_cpu) / seconds,
+        server_cpu=(cpu_seconds(pid) - server_cpu) / seconds,
     )
 
 
+async def measure_raw(
+    url: str,
+    company_id: uuid.UUID,
+    users: list[uuid.UUID],
+    pairs: list[tuple[int, int]],
+    concurrency: int,
+    connections: int,
+) -> Phase:
+    """The api's send statement through psycopg: a pool of `connections`, each
+    compliment in its own transaction (201 when it was sent, 409 when not)."""
+    pool: asyncio.Queue[psycopg.AsyncConnection[tuple[object, ...]]] = asyncio.Queue()
+    # autocommit: transaction() below is then BEGIN ... COMMIT, not a savepoint.
+    opened = [
+        await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(connections)
+    ]
+    for conn in opened:
+        pool.put_nowait(conn)
+
+    async def send(k: int) -> int:
+        sender, receiver = pairs[k]
+        params = {
+            "company_id": company_id,
+            "sender_id": users[sender],
+            "receiver_id": users[receiver],
+            "coins": COINS,
+            "message": MESSAGE,
+            "sent_reason": SENT_REASON,
+            "received_reason": RECEIVED_REASON,
+        }
+        conn = await pool.get()
+        try:
+            async with conn.transaction():
+                rows = await (await conn.execute(RAW_SEND, params)).fetchall()
+        finally:
+            pool.put_nowait(conn)
+        # The compliment's id (column 4) is on every row when it was sent.
+        return 201 if rows and rows[0][4] is not None else 409
+
+    try:
+        # Warm-up, not measured and moving nothing: a statement of each connection.
+        await asyncio.gather(*(conn.execute("SELECT 1") for conn in opened))
+        return await timed("raw psycopg", len(pairs), concurrency, send, os.getpid())
+    finally:
+        for conn in opened:
+            await conn.close()
+
+
+async def peak_connections(url: str, stop: asyncio.Event) -> int:
+    """The most connections to the database seen at once until `stop` (every 20 ms)."""
+    peak = 0
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        while not stop.is_set():
+            row = await (await conn.execute(CONNECTIONS)).fetchone()
+            peak = max(peak, row[0] if row else 0)
+            await asyncio.sleep(0.02)
+    return peak
+
+
 async def measure(
+    url: str,
     base: str,
     headers: list[dict[str, str]],
     users: list[uuid.UUID],
     pairs: list[tuple[int, int]],
     concurrency: int,
     server: int,
-) -> tuple[Phase, Phase]:
+) -> tuple[list[Phase], int]:
+    """The api's phases (/health, the wallet, its transactions, the compliments) and
+    the most database connections it held during the compliments."""
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
@@ -214,32 +308,64 @@ async def measure(
             )
             for _ in range(concurrency)
         ]
+        # Each concurrent request takes a free client (one request at a time each).
+        free: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for client in clients:
+            free.put_nowait(client)
 
-        async def health(client: httpx.AsyncClient, k: int) -> httpx.Response:
-            return await client.get("/health")
+        def get(path: str, signed: bool = True) -> Callable[[int], Awaitable[int]]:
+            async def one(k: int) -> int:
+                client = await free.get()
+                try:
+                    extra = headers[k % len(headers)] if signed else None
+                    return (await client.get(path, headers=extra)).status_code
+                finally:
+                    free.put_nowait(client)
 
-        async def me(client: httpx.AsyncClient, k: int) -> httpx.Response:
-            return await client.get("/me", headers=headers[k % len(headers)])
+            return one
 
-        async def compliment(client: httpx.AsyncClient, k: int) -> httpx.Response:
+        async def compliment(k: int) -> int:
             sender, receiver = pairs[k]
             body = {"receiver_id": str(users[receiver]), "coins": COINS, "message": MESSAGE}
-            return await client.post("/compliments", json=body, headers=headers[sender])
+            client = await free.get()
+            try:
+                response = await client.post("/compliments", json=body, headers=headers[sender])
+            finally:
+                free.put_nowait(client)
+            return response.status_code
 
+        requests = len(pairs)
         # Warm-up, not measured: connections opened, signing keys fetched, pool filled.
-        warm = await drive(clients, "warm-up", 4 * concurrency, me, server)
+        warm = await timed("warm-up", 4 * concurrency, concurrency, get("/me"), server)
         if set(warm.statuses) != {200}:
             raise SystemExit(f"GET /me during the warm-up: {dict(warm.statuses)}")
-        baseline = await drive(clients, "GET /health", len(pairs), health, server)
-        sent = await drive(clients, "POST /compliments", len(pairs), compliment, server)
-    return baseline, sent
+        phases = [
+            await timed(name, requests, concurrency, get(path, signed), server)
+            for name, path, signed in (
+                ("GET /health", "/health", False),
+                ("GET /me/wallet", "/me/wallet", True),
+                ("GET /me/wallet/transactions", "/me/wallet/transactions", True),
+            )
+        ]
+        for phase in phases:
+            if set(phase.statuses) != {200}:
+                raise SystemExit(f"{phase.name}: {dict(phase.statuses)}")
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(peak_connections(url, stop))
+        phases.append(await timed("POST /compliments", requests, concurrency, compliment, server))
+        stop.set()
+        peak = await sampler
+    return phases, peak
 
 
-def check(url: str, users: list[uuid.UUID], pairs: list[tuple[int, int]], sent: Phase) -> None:
+def check(
+    url: str, users: list[uuid.UUID], pairs: list[tuple[int, int]], sent: list[Phase]
+) -> None:
     """Every compliment went through, once, and the money adds up."""
     problems = []
-    if sent.statuses != Counter({201: len(pairs)}):
-        problems.append(f"statuses {dict(sent.statuses)}, expected {len(pairs)} x 201")
+    for phase in sent:
+        if set(phase.statuses) != {201}:
+            problems.append(f"{phase.name}: statuses {dict(phase.statuses)}, expected all 201")
     received = Counter(receiver for _, receiver in pairs)
     with psycopg.connect(url) as conn:
         count = conn.execute("SELECT count(*) FROM compliments").fetchone()
@@ -267,37 +393,64 @@ def check(url: str, users: list[uuid.UUID], pairs: list[tuple[int, int]], sent: 
 
 
 def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Path) -> None:
-    pairs = plan(options.senders, options.requests)
+    # The raw baseline's share first, then each api run's.
+    rounds = 1 + len(options.processes)
+    pairs = plan(options.senders, options.requests * rounds)
+    shares = [pairs[i * options.requests : (i + 1) * options.requests] for i in range(rounds)]
     sends = Counter(sender for sender, _ in pairs)
     run_id = uuid.uuid4().hex[:8]
+    connections = settings.database_pool_size + MAX_OVERFLOW
     with database(admin_url, f"bench_http_{run_id}") as url:
         migrate(url)
-        users = seed(url, options.senders, [COINS * sends[i] for i in range(options.senders)])
+        company_id, users = seed(
+            url, options.senders, [COINS * sends[i] for i in range(options.senders)]
+        )
+        raw = asyncio.run(
+            measure_raw(url, company_id, users, shares[0], options.concurrency, connections)
+        )
+        print(
+            f"raw baseline: the api's send statement through psycopg, {connections}"
+            f" connections, {options.concurrency} concurrent clients"
+        )
+        print(raw.line())
         jwks_url, sign = local_signer(tmp)
         headers = [
             {"Authorization": f"Bearer {sign(f'bench|{i}')}"} for i in range(options.senders)
         ]
-        port = free_port()
         env = process_env(url, settings.redis_url, f"bench-http-{run_id}", jwks_url)
-        log = tmp / "api.log"
-        api = start_api(env, port, log)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_http(f"{base}/health", api, log)
-            baseline, sent = asyncio.run(
-                measure(base, headers, users, pairs, options.concurrency, api.pid)
+        sent = [raw]
+        for processes, share in zip(options.processes, shares[1:], strict=True):
+            port = free_port()
+            log = tmp / f"api-{processes}.log"
+            api = start_api(env, port, log, processes)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                wait_http(f"{base}/health", api, log)
+                phases, peak = asyncio.run(
+                    measure(url, base, headers, users, share, options.concurrency, api.pid)
+                )
+            finally:
+                stop(api)
+            print(
+                f"api: uvicorn, {processes} process{'es' if processes > 1 else ''},"
+                f" each a pool of {settings.database_pool_size} + {MAX_OVERFLOW} overflow"
+                f" = at most {processes * connections} connections; {peak} open at most"
+                f" during POST /compliments; {options.senders} senders,"
+                f" {options.concurrency} concurrent clients"
             )
-        finally:
-            stop(api)
-        print(
-            f"api: uvicorn, 1 process, pool of {settings.database_pool_size} connections;"
-            f" {options.senders} senders, {options.concurrency} concurrent clients"
-        )
-        if set(baseline.statuses) != {200}:
-            raise SystemExit(f"GET /health: {dict(baseline.statuses)}")
-        print(baseline.line())
-        print(sent.line())
-        print(f"ratio (compliments / health, requests/s): {sent.rate / baseline.rate:.2f}")
+            for phase in phases:
+                print(phase.line())
+            health, compliments = phases[0], phases[-1]
+            print(f"ratio (compliments / health, requests/s): {compliments.rate / health.rate:.2f}")
+            ratio = compliments.rate / raw.rate
+            print(f"ratio (compliments / raw psycopg, per second): {ratio:.2f}")
+            sent.append(compliments)
+        if len(sent) > 2:
+            rates = ", ".join(
+                f"{n} -> {phase.rate:,.0f} req/s"
+                for n, phase in zip(options.processes, sent[1:], strict=True)
+            )
+            print(f"POST /compliments by api processes: {rates}")
         check(url, users, pairs, sent)
 
 
@@ -306,9 +459,17 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=200)
     parser.add_argument("--requests", type=int, default=5000, help="per phase")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--processes",
+        type=lambda value: [int(n) for n in value.split(",")],
+        default=[1, 2],
+        help="api worker processes of each run, comma-separated",
+    )
     options = parser.parse_args()
     if options.senders < 2 or options.requests < options.senders or options.concurrency < 1:
         parser.error("needs --senders >= 2, --requests >= --senders, --concurrency >= 1")
+    if not options.processes or min(options.processes) < 1:
+        parser.error("needs --processes of at least 1 each")
     # A plain `kill` should clean up too: turn SIGTERM into SystemExit so `finally` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()

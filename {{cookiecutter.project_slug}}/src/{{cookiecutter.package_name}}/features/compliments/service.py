@@ -152,7 +152,7 @@ async def send_compliment(
 # ledger rows (debit first) follow from what it returned. The final row per person says
 # what was found, so the caller can name the refusal; a receiver without a wallet yet
 # gets one and the statement runs again.
-_SEND = text("""
+SEND_STATEMENT = text("""
     WITH people AS MATERIALIZED (
         SELECT id, name, is_active FROM users
         WHERE company_id = :company_id AND id IN (:sender_id, :receiver_id)
@@ -235,7 +235,7 @@ async def _send_once(
     }
     # Twice at most: the second time the receiver has a wallet.
     for _ in range(2):
-        people = {row.id: row for row in await conn.execute(_SEND, params)}
+        people = {row.id: row for row in await conn.execute(SEND_STATEMENT, params)}
         if receiver_id not in people:
             raise NotFoundError("no colleague with this id", code="receiver_not_found")
         if sender_id not in people:
