@@ -7,6 +7,7 @@ hook through local_extensions.py (the `reserved_names` Jinja global), copier.yml
 Jinja include.
 """
 
+import itertools
 import json
 import re
 import sys
@@ -47,9 +48,9 @@ def cron_values(text: str, low: int, high: int) -> set[int] | None:
         if base == "*":
             first, last = low, high
         else:
-            first, _, end = base.partition("-")
+            start, _, end = base.partition("-")
             # `a/n` runs from a to the field's end, as cron does.
-            first, last = int(first), int(end or (high if step else first))
+            first, last = int(start), int(end or (high if step else start))
         if not low <= first <= last <= high:
             return None
         values.update(range(first, last + 1, int(step or 1)))
@@ -59,7 +60,7 @@ def cron_values(text: str, low: int, high: int) -> set[int] | None:
 def cron_gap(minutes: set[int], hours: set[int]) -> int:
     """The shortest time between two runs, in minutes, on a day with runs in these hours."""
     ordered = sorted(minutes)
-    gap = min((b - a for a, b in zip(ordered, ordered[1:], strict=False)), default=60)
+    gap = min((b - a for a, b in itertools.pairwise(ordered)), default=60)
     # The last run of an hour and the first of the next one, when both hours run.
     if any((h + 1) % 24 in hours for h in hours):
         gap = min(gap, 60 - ordered[-1] + ordered[0])
