@@ -4,9 +4,14 @@ read by both generators) cover what the generated project imports and locks."""
 
 import importlib.util
 import json
+import os
+import pty
 import re
+import select
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 from importlib.metadata import distributions, packages_distributions
 from pathlib import Path
@@ -25,6 +30,7 @@ from .helpers import (
     ANSWERS_FILE,
     NAME_EXTREMES,
     TEMPLATE,
+    TOOLS,
     cookiecutter,
     copier,
     render_cookiecutter,
@@ -434,3 +440,53 @@ def test_both_tools_refuse_a_schedule_in_one_line(schedule: str, tmp_path: Path)
         assert reason in done.stderr.strip().splitlines()[-1]
     assert list(out.iterdir()) == []
     assert not dest.exists()
+
+
+def interact(args: list[str], steps: list[tuple[str, str]], timeout: float = 60) -> tuple[int, str]:
+    """Run a CLI in a terminal: wait for each text to show up after the previous answer, then
+    type its answer; Enter for the rest. Returns the exit status and everything the terminal
+    showed (colour and cursor codes removed)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, with the terminal as its streams
+        os.execvp(args[0], args)  # noqa: S606 - the real CLI, as the other tests run it
+    log, since, pending = b"", 0, list(steps)
+    deadline = time.monotonic() + timeout
+
+    def shown(start: int = 0) -> str:
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", log[start:].decode(errors="replace"))
+
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                log += os.read(fd, 65536)
+            except OSError:  # the CLI has exited and closed the terminal
+                break
+        if pending and pending[0][0] in shown(since):
+            time.sleep(0.3)  # let the prompt fill in its default before it is cleared
+            # Ctrl-U clears the line (the default copier fills in), then the answer.
+            os.write(fd, ("\x15" + pending.pop(0)[1] + "\r").encode())
+            since = len(log)
+        elif not pending and not ready:
+            os.write(fd, b"\r")
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown()
+
+
+def test_interactive_copier_asks_again_for_a_bad_slug(tmp_path: Path) -> None:
+    dest = tmp_path / "project"
+    code, shown = interact(
+        [str(TOOLS / "copier"), "copy", "--trust", "--vcs-ref", "HEAD", str(TEMPLATE), str(dest)],
+        [
+            ("Project name", "Loja Fácil"),
+            ("Project slug", "Bad Slug"),
+            ("Project slug", "loja-facil"),  # asked again
+        ],
+    )
+    assert code == 0, shown[-2000:]
+    # The reason, cut to the terminal's width (copier shows it under the prompt).
+    assert "Validation error for question 'project_slug'" in shown
+    assert "Traceback" not in shown
+    assert (dest / "src" / "loja_facil").is_dir()
