@@ -1,7 +1,9 @@
 """Validate the answers before cookiecutter writes anything.
 
-copier.yml holds the same rules as Jinja validators; tests/test_answers.py checks
-that both tools refuse the same answers. The names a package or a slug must not take are
+copier holds the same rules in Jinja (hooks/answer_checks.jinja, hooks/cron_error.jinja);
+tests/test_answers.py checks that both tools refuse the same answers. A failure here is
+one line per problem on stderr: local_extensions.py keeps cookiecutter from adding its
+traceback. The names a package or a slug must not take are
 in hooks/reserved_names.json (tools/reserved_names.py writes it), which both read: this
 hook through local_extensions.py (the `reserved_names` Jinja global), copier.yml with a
 Jinja include.
