@@ -7,7 +7,6 @@ Create Date: 2026-12-03
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_reset_speed"
