@@ -171,8 +171,7 @@ _RESET_BATCH = text("""
 # made a batch about twice as slow at 200,000 wallets and grows with the table
 # (bench/weekly_reset.py); the wallet creation before the batches keeps its hash join.
 _BATCH_PLAN = text(
-    "SELECT set_config('enable_hashjoin', 'off', true),"
-    " set_config('enable_mergejoin', 'off', true)"
+    "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
 )
 
 _COUNT_RESET = text("""
