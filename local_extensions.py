@@ -1,5 +1,7 @@
 """The Jinja extension cookiecutter loads (`_extensions` in cookiecutter.json): it hands
-hooks/pre_gen_project.py the names a generated project must not take.
+hooks/pre_gen_project.py the names a generated project must not take, lets
+cookiecutter.json import hooks/names.jinja (the default slug and package, which copier.yml
+imports too), and keeps a refused answer to its one-line reason.
 
 They live in hooks/reserved_names.json, written by tools/reserved_names.py; copier.yml's
 validators read the same file with a Jinja include. Cookiecutter renders the hook with
@@ -7,15 +9,17 @@ no template loader, hence this extension.
 """
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader
 from jinja2.ext import Extension
 
 # Resolved on import, in the directory cookiecutter was started from: the template's path
 # may be relative, and cookiecutter changes directory before it renders the hook.
-RESERVED_NAMES_FILE = Path(__file__).resolve().parent / "hooks" / "reserved_names.json"
+TEMPLATE_ROOT = Path(__file__).resolve().parent
+RESERVED_NAMES_FILE = TEMPLATE_ROOT / "hooks" / "reserved_names.json"
 RESERVED_NAMES: dict[str, Any] = json.loads(RESERVED_NAMES_FILE.read_text(encoding="utf-8"))
 
 
@@ -25,3 +29,24 @@ class ReservedNames(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["reserved_names"] = RESERVED_NAMES
+        # Cookiecutter renders its prompts' defaults with no loader; with this one,
+        # `{% from 'hooks/names.jinja' import slug %}` works there as it does in copier.
+        # (It sets its own loader, after this, for the project's files.)
+        if environment.loader is None:
+            environment.loader = FileSystemLoader(TEMPLATE_ROOT)
+        _quiet_hook_failure()
+
+
+class _NoHookTraceback(logging.Filter):
+    """Drops cookiecutter's "Stopping generation because ... hook" record: it carries a
+    traceback to stdout, while the hook has already printed the reasons (one line each,
+    on stderr) and cookiecutter's CLI still says the hook failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Stopping generation because")
+
+
+def _quiet_hook_failure() -> None:
+    log = logging.getLogger("cookiecutter.hooks")
+    if not any(isinstance(f, _NoHookTraceback) for f in log.filters):
+        log.addFilter(_NoHookTraceback())

@@ -1,12 +1,15 @@
 """Validate the answers before cookiecutter writes anything.
 
-copier.yml holds the same rules as Jinja validators; tests/test_answers.py checks
-that both tools refuse the same answers. The names a package or a slug must not take are
+copier holds the same rules in Jinja (hooks/answer_checks.jinja, hooks/cron_error.jinja);
+tests/test_answers.py checks that both tools refuse the same answers. A failure here is
+one line per problem on stderr: local_extensions.py keeps cookiecutter from adding its
+traceback. The names a package or a slug must not take are
 in hooks/reserved_names.json (tools/reserved_names.py writes it), which both read: this
 hook through local_extensions.py (the `reserved_names` Jinja global), copier.yml with a
 Jinja include.
 """
 
+import itertools
 import json
 import re
 import sys
@@ -22,32 +25,77 @@ MAX_NAME = 60
 MAX_SLUG = 40
 MAX_PACKAGE = 40
 AUTH_PROVIDERS = ("auth0", "oidc")
+# Railway's cron (docs.railway.com/reference/cron-jobs): five numeric fields in UTC, day of
+# week 0-7 (0 and 7 are Sunday), no names, and at least 5 minutes between runs.
+# copier.yml's validator holds the same rules in Jinja; tests/test_answers.py compares them.
 CRON_ITEM = re.compile(r"^(\*|[0-9]+(-[0-9]+)?)(/[1-9][0-9]*)?$")
 CRON_FIELDS = (
     ("minute", 0, 59),
     ("hour", 0, 23),
     ("day-of-month", 1, 31),
     ("month", 1, 12),
-    ("day-of-week", 0, 6),
+    ("day-of-week", 0, 7),
 )
+CRON_NAMES = re.compile(r"[A-Za-z]")
+MIN_CRON_GAP = 5
+
+
+def cron_values(text: str, low: int, high: int) -> set[int] | None:
+    """The values a field matches, or None if it is not numbers, ranges, lists and steps."""
+    values: set[int] = set()
+    for item in text.split(","):
+        if not CRON_ITEM.match(item):
+            return None
+        base, _, step = item.partition("/")
+        if base == "*":
+            first, last = low, high
+        else:
+            start, _, end = base.partition("-")
+            # `a/n` runs from a to the field's end, as cron does.
+            first, last = int(start), int(end or (high if step else start))
+        if not low <= first <= last <= high:
+            return None
+        values.update(range(first, last + 1, int(step or 1)))
+    return values
+
+
+def cron_gap(minutes: set[int], hours: set[int]) -> int:
+    """The shortest time between two runs, in minutes, on a day with runs in these hours."""
+    ordered = sorted(minutes)
+    gap = min((b - a for a, b in itertools.pairwise(ordered)), default=60)
+    # The last run of an hour and the first of the next one, when both hours run.
+    if any((h + 1) % 24 in hours for h in hours):
+        gap = min(gap, 60 - ordered[-1] + ordered[0])
+    return gap
 
 
 def cron_error(expr: str) -> str | None:
     fields = expr.split()
     if len(fields) != 5:
         return f"'{expr}' must have 5 fields (minute hour day-of-month month day-of-week)"
+    if CRON_NAMES.search(expr):
+        return (
+            f"'{expr}' uses names: Railway's cron takes numbers only "
+            "(months 1-12, days of week 0-7, 0 and 7 are Sunday)"
+        )
     bad: list[str] = []
+    matched: list[set[int]] = []
     for text, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
-        for item in text.split(","):
-            base = item.split("/")[0]
-            numbers = [] if base == "*" else base.split("-")
-            valid = CRON_ITEM.match(item) and all(low <= int(n) <= high for n in numbers)
-            if not valid and name not in bad:
-                bad.append(name)
+        values = cron_values(text, low, high)
+        if values is None:
+            bad.append(name)
+        else:
+            matched.append(values)
     if bad:
         return (
             f"'{expr}' has an invalid {', '.join(bad)} field (numbers, ranges a-b, "
-            "lists a,b and steps */n only; day-of-week 0-6)"
+            "lists a,b and steps */n only; day-of-week 0-7)"
+        )
+    gap = cron_gap(matched[0], matched[1])
+    if gap < MIN_CRON_GAP:
+        return (
+            f"'{expr}' runs every {gap} minute(s): Railway's cron needs at least "
+            f"{MIN_CRON_GAP} minutes between runs"
         )
     return None
 

@@ -4,8 +4,14 @@ read by both generators) cover what the generated project imports and locks."""
 
 import importlib.util
 import json
+import os
+import pty
 import re
+import select
+import signal
+import subprocess
 import sys
+import time
 import tomllib
 from importlib.metadata import distributions, packages_distributions
 from pathlib import Path
@@ -24,6 +30,7 @@ from .helpers import (
     ANSWERS_FILE,
     NAME_EXTREMES,
     TEMPLATE,
+    TOOLS,
     cookiecutter,
     copier,
     render_cookiecutter,
@@ -56,8 +63,9 @@ BAD_ANSWERS = [
     ({"package_name": "class"}, "package_name"),
     ({"package_name": "tests"}, "package_name"),
     # The package would shadow a module the project imports, and the slug names a package
-    # in its lock: ruff sorts imports differently and uv.lock no longer parses.
-    ({"project_name": "httpx"}, "project_slug"),
+    # in its lock: ruff sorts imports differently and uv.lock no longer parses. (A project
+    # *named* httpx gets the default slug httpx-app: see NAMES.)
+    ({"project_slug": "httpx", "package_name": "ok_pkg"}, "project_slug"),
     ({"project_slug": "my-service", "package_name": "json"}, "package_name"),
     ({"project_slug": "my-service", "package_name": "jwt"}, "package_name"),  # pyjwt's
     ({"project_slug": "my-service", "package_name": "py"}, "package_name"),  # pytest's (dev)
@@ -77,11 +85,21 @@ BAD_ANSWERS = [
     ({"description": 'has "quotes"'}, "description"),
     ({"weekly_reset_schedule": "0 0 * *"}, "weekly_reset_schedule"),
     ({"weekly_reset_schedule": "61 0 * * 1"}, "weekly_reset_schedule"),
-    ({"weekly_reset_schedule": "0 0 * * 7"}, "weekly_reset_schedule"),
+    ({"weekly_reset_schedule": "0 0 * * 8"}, "weekly_reset_schedule"),
     ({"weekly_reset_schedule": "*/0 * * * *"}, "weekly_reset_schedule"),
     ({"weekly_reset_schedule": "0 0 * * MON"}, "weekly_reset_schedule"),
+    ({"weekly_reset_schedule": "*/2 * * * *"}, "weekly_reset_schedule"),
     ({"python_version": "3.10"}, "python_version"),
 ]
+# Both tools check a choice themselves, before any of the template's code runs, and both
+# answer a refused one with a traceback (cookiecutter's ValueError, copier's): not fixable
+# from the template without giving up the choice menus.
+TOOL_CHECKED = {"python_version", "auth_provider"}
+
+
+def assert_no_traceback(done: subprocess.CompletedProcess[str], field: str) -> None:
+    if field not in TOOL_CHECKED:
+        assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
 
 
 def ids(case: tuple[dict[str, str], str]) -> str:
@@ -102,6 +120,7 @@ def test_cookiecutter_refuses(case: tuple[dict[str, str], str], tmp_path: Path) 
         line for line in done.stderr.splitlines() if line.startswith(("error: ", "ValueError: "))
     ]
     assert any(field in line for line in reasons), done.stderr
+    assert_no_traceback(done, field)
     assert list(out.iterdir()) == []
 
 
@@ -112,10 +131,18 @@ def test_copier_refuses(case: tuple[dict[str, str], str], tmp_path: Path) -> Non
     done = copier(answers, dest)
     assert done.returncode != 0
     assert field in done.stderr.strip().splitlines()[-1], done.stderr
+    assert_no_traceback(done, field)
     assert not dest.exists()
 
 
-GOOD_SCHEDULES = ["0 0 * * 1", "*/15 9-17 * * 1-5", "0 6 1,15 * *", "5 4 * 2/3 0"]
+GOOD_SCHEDULES = [
+    "0 0 * * 1",
+    "0 0 * * 7",  # Sunday, as 0 is
+    "*/5 * * * *",  # Railway's shortest interval
+    "*/15 9-17 * * 1-5",
+    "0 6 1,15 * *",
+    "5 4 * 2/3 0",
+]
 
 
 @pytest.mark.parametrize("schedule", GOOD_SCHEDULES)
@@ -162,8 +189,10 @@ def test_both_generators_read_one_list_of_reserved_names() -> None:
     extension cookiecutter.json loads."""
     questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
     include = "{% include 'hooks/reserved_names.json' %}"
+    checks = (TEMPLATE / "hooks" / "answer_checks.jinja").read_text()
+    assert checks.count(include) == 2  # the slug's check and the package's
     for question in ("project_slug", "package_name"):
-        assert include in questions[question]["validator"]
+        assert "{% include 'hooks/answer_checks.jinja' %}" in questions[question]["validator"]
     assert (
         "local_extensions.ReservedNames"
         in json.loads((TEMPLATE / "cookiecutter.json").read_text())["_extensions"]
@@ -203,7 +232,7 @@ def test_copier_and_the_hook_refuse_the_same_names(question: str) -> None:
     }
     differ = []
     for name in sorted(names):
-        by_copier = validator.render({question: name}).strip()
+        by_copier = validator.render({question: name, "_copier_conf": {"data": {}}}).strip()
         by_hook = [
             line
             for line in HOOK.errors({**answers, question: name}, RESERVED)
@@ -271,3 +300,193 @@ def test_reserved_names_cover_what_the_project_imports(tmp_path: Path) -> None:
         f"the project imports {sorted(missing)}, which hooks/reserved_names.json does not "
         f"reserve; {REGENERATE}"
     )
+
+
+# Project names in several languages and scripts -> the slug both tools derive (the rules
+# are in hooks/names.jinja). The package is the slug with underscores.
+NAMES = {
+    "Kudos": "kudos",
+    "Loja Fácil": "loja-facil",
+    "Ärzte Café": "arzte-cafe",
+    "Señor Ñandú": "senor-nandu",
+    "Straße & Œuvre": "strasse-oeuvre",
+    "Łódź Żółć": "lodz-zolc",
+    "Joe's Shop": "joes-shop",
+    "Москва Кудос": "moskva-kudos",
+    "Ελληνικά": "ellinika",
+    "🚀 Launch 🚀": "launch",
+    "🚀🚀": "my-project",
+    "東京": "my-project",
+    "!!!": "my-project",
+    "2048 Game": "project-2048-game",
+    "Httpx": "httpx-app",  # a package in the project's lock
+    "Fa\u0301cil": "facil",  # decomposed: `a` and a combining acute
+}
+RENDERED_NAMES = ["Loja Fácil", "Ärzte Café", "Señor Ñandú", "Москва Кудос", "🚀🚀", "Httpx"]
+
+
+def test_one_macro_derives_the_names_for_both_tools() -> None:
+    """cookiecutter.json and copier.yml both import hooks/names.jinja."""
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
+    defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+    for question, macro in (("project_slug", "slug"), ("package_name", "package")):
+        imported = f"{{% from 'hooks/names.jinja' import {macro} %}}"
+        assert imported in questions[question]["default"]
+        assert imported in defaults[question]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_names_in_copiers_environment(name: str) -> None:
+    """The whole table, rendered with copier.yml's own default expressions (fast)."""
+    env = SandboxedEnvironment(
+        loader=FileSystemLoader(TEMPLATE),
+        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+    )
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
+    slug = env.from_string(questions["project_slug"]["default"]).render(project_name=name)
+    package = env.from_string(questions["package_name"]["default"]).render(project_slug=slug)
+    assert (slug, package) == (NAMES[name], NAMES[name].replace("-", "_"))
+    assert (
+        HOOK.errors(
+            {
+                "project_name": name,
+                "project_slug": slug,
+                "package_name": package,
+                "description": "",
+                "author_name": "A",
+                "author_email": "a@example.com",
+                "weekly_reset_schedule": "0 0 * * 1",
+            },
+            RESERVED,
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize("name", RENDERED_NAMES)
+def test_both_tools_derive_the_same_names(name: str, tmp_path: Path) -> None:
+    """The real CLIs, given only the project name: the same slug and package, the same files."""
+    out, dest = tmp_path / "out", tmp_path / "copied"
+    out.mkdir()
+    by_cookiecutter = cookiecutter({"project_name": name}, out)
+    assert by_cookiecutter.returncode == 0, by_cookiecutter.stdout + by_cookiecutter.stderr
+    by_copier = copier({"project_name": name}, dest)
+    assert by_copier.returncode == 0, by_copier.stderr
+    slug = NAMES[name]
+    assert [p.name for p in out.iterdir()] == [slug]
+    assert (dest / "src" / slug.replace("-", "_")).is_dir()
+    copied = tree(dest)
+    del copied[ANSWERS_FILE]
+    assert copied == tree(out / slug)
+
+
+SCHEDULES = {
+    "0 0 * * 1": None,
+    "0 0 * * 0": None,
+    "0 0 * * 7": None,
+    "0 0 * * 0-7": None,
+    "*/5 * * * *": None,
+    "55,0 * * * *": None,
+    "59,1 3 * * *": None,  # 23:59 and 00:01 are not both runs: hour 3 only
+    "0 0 * * 8": "invalid day-of-week",
+    "0 0 * * MON": "uses names",
+    "0 0 1 JAN *": "uses names",
+    "*/2 * * * *": "runs every 2 minute(s)",
+    "* * * * *": "runs every 1 minute(s)",
+    "0,3 * * * *": "runs every 3 minute(s)",
+    "58,1 * * * *": "runs every 3 minute(s)",  # across the hour
+    "59,1 23,0 * * *": "runs every 2 minute(s)",  # across midnight
+    "0 0 * *": "must have 5 fields",
+    "0 0 * * * *": "must have 5 fields",
+    "60 0 * * *": "invalid minute",
+    "5-3 * * * *": "invalid minute",
+    "*/0 * * * *": "invalid minute",
+    "0 0 0 * *": "invalid day-of-month",
+    "@weekly": "must have 5 fields",
+}
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_hook_and_copier_judge_schedules_alike(schedule: str) -> None:
+    """Railway's cron rules, in the hook (Python) and in copier's validator (Jinja)."""
+    by_hook = HOOK.cron_error(schedule)
+    by_copier = copier_validator("weekly_reset_schedule").render(
+        weekly_reset_schedule=schedule, _copier_conf={"data": {}}
+    )
+    assert by_copier.strip() == (f"weekly_reset_schedule: {by_hook}" if by_hook else "")
+    expected = SCHEDULES[schedule]
+    if expected is None:
+        assert by_hook is None
+    else:
+        assert by_hook is not None
+        assert expected in by_hook
+        if expected == "uses names":
+            assert "0 and 7 are Sunday" in by_hook
+        if expected.startswith("runs every"):
+            assert "at least 5 minutes" in by_hook
+
+
+@pytest.mark.parametrize("schedule", ["*/2 * * * *", "0 0 * * MON"])
+def test_both_tools_refuse_a_schedule_in_one_line(schedule: str, tmp_path: Path) -> None:
+    out, dest = tmp_path / "out", tmp_path / "copied"
+    out.mkdir()
+    reason = HOOK.cron_error(schedule)
+    for done in (
+        cookiecutter({"weekly_reset_schedule": schedule}, out),
+        copier({"weekly_reset_schedule": schedule}, dest),
+    ):
+        assert done.returncode != 0
+        assert "Traceback" not in done.stdout + done.stderr
+        assert reason in done.stderr.strip().splitlines()[-1]
+    assert list(out.iterdir()) == []
+    assert not dest.exists()
+
+
+def interact(args: list[str], steps: list[tuple[str, str]], timeout: float = 60) -> tuple[int, str]:
+    """Run a CLI in a terminal: wait for each text to show up after the previous answer, then
+    type its answer; Enter for the rest. Returns the exit status and everything the terminal
+    showed (colour and cursor codes removed)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the CLI, with the terminal as its streams
+        os.execvp(args[0], args)  # noqa: S606 - the real CLI, as the other tests run it
+    log, since, pending = b"", 0, list(steps)
+    deadline = time.monotonic() + timeout
+
+    def shown(start: int = 0) -> str:
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", log[start:].decode(errors="replace"))
+
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                log += os.read(fd, 65536)
+            except OSError:  # the CLI has exited and closed the terminal
+                break
+        if pending and pending[0][0] in shown(since):
+            time.sleep(0.3)  # let the prompt fill in its default before it is cleared
+            # Ctrl-U clears the line (the default copier fills in), then the answer.
+            os.write(fd, ("\x15" + pending.pop(0)[1] + "\r").encode())
+            since = len(log)
+        elif not pending and not ready:
+            os.write(fd, b"\r")
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown()
+
+
+def test_interactive_copier_asks_again_for_a_bad_slug(tmp_path: Path) -> None:
+    dest = tmp_path / "project"
+    code, shown = interact(
+        [str(TOOLS / "copier"), "copy", "--trust", "--vcs-ref", "HEAD", str(TEMPLATE), str(dest)],
+        [
+            ("Project name", "Loja Fácil"),
+            ("Project slug", "Bad Slug"),
+            ("Project slug", "loja-facil"),  # asked again
+        ],
+    )
+    assert code == 0, shown[-2000:]
+    # The reason, cut to the terminal's width (copier shows it under the prompt).
+    assert "Validation error for question 'project_slug'" in shown
+    assert "Traceback" not in shown
+    assert (dest / "src" / "loja_facil").is_dir()
