@@ -1,6 +1,7 @@
 """Idempotency-Key on POST /compliments, and the ledger that cannot be rewritten."""
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -95,10 +96,59 @@ def test_the_ledger_refuses_updates_and_deletes(db: Db, statement: str) -> None:
     before = db.execute("SELECT * FROM wallet_transactions").fetchall()
     with pytest.raises(errors.RestrictViolation):
         db.execute(statement)
-    # Even through a cascade from the wallet, were the foreign key ever made to cascade.
+    # Nor through its wallet: wallets are never deleted (migration 0010_reset_speed).
     with pytest.raises(psycopg.errors.IntegrityError):
         db.execute("DELETE FROM wallets")
     assert db.execute("SELECT * FROM wallet_transactions").fetchall() == before
     # TRUNCATE (the tests' cleanup) still works: row triggers do not fire on it.
     db.execute("TRUNCATE wallet_transactions")
     assert db.execute("SELECT count(*) FROM wallet_transactions").fetchone() == (0,)
+
+
+LEDGER_ROW = (
+    "INSERT INTO wallet_transactions (wallet_id, user_id, kind, balance_type, amount,"
+    " previous_balance, new_balance, reason) VALUES {}"
+)
+ONE_ROW = "(%s, %s, 'CREDIT', 'COMPLIMENT', 1, 0, 1, 'test')"
+
+
+def test_a_ledger_row_needs_its_wallet_and_its_owner(db: Db) -> None:
+    """The per-statement check that replaced the wallet foreign key (0010_reset_speed)."""
+    acme = f.company(db, "Acme")
+    ana, bruno = f.member(db, acme, ANA), f.member(db, acme, BRUNO)
+    f.fund(db, ana, 100)
+    f.fund(db, bruno, 100)
+    wallet = db.execute("SELECT id FROM wallets WHERE user_id = %s", (ana,)).fetchone()
+    assert wallet is not None
+    before = db.execute("SELECT count(*) FROM wallet_transactions").fetchone()
+    no_wallet = (uuid.uuid4(), ana)
+    not_the_owner = (wallet[0], bruno)
+    for bad in (no_wallet, not_the_owner):
+        with pytest.raises(errors.ForeignKeyViolation):
+            db.execute(LEDGER_ROW.format(ONE_ROW), bad)
+        # One bad row refuses the whole statement.
+        with pytest.raises(errors.ForeignKeyViolation):
+            db.execute(LEDGER_ROW.format(f"{ONE_ROW}, {ONE_ROW}"), (wallet[0], ana, *bad))
+    assert db.execute("SELECT count(*) FROM wallet_transactions").fetchone() == before
+    db.execute(LEDGER_ROW.format(ONE_ROW), (wallet[0], ana))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM wallets",
+        "UPDATE wallets SET id = gen_random_uuid()",
+        "UPDATE wallets SET user_id = (SELECT id FROM users WHERE email = 'bruno@acme.example')",
+    ],
+)
+def test_wallets_are_never_deleted_nor_rekeyed(db: Db, statement: str) -> None:
+    """What the ledger's wallet check relies on: a wallet it saw stays, under its keys."""
+    acme = f.company(db, "Acme")
+    f.user(db, acme, BRUNO)
+    f.fund(db, f.member(db, acme, ANA), 100)
+    before = db.execute("SELECT id, user_id FROM wallets ORDER BY id").fetchall()
+    with pytest.raises(errors.ForeignKeyViolation):
+        db.execute(statement)
+    assert db.execute("SELECT id, user_id FROM wallets ORDER BY id").fetchall() == before
+    # Balances still change as ever.
+    db.execute("UPDATE wallets SET compliment_balance = 7")

@@ -130,6 +130,8 @@ _CREATE_MISSING_WALLETS = text("""
 # index pages, where pk_wallets' were mostly out of cache (a fifth of the batch's time).
 # Both steps are nested loops of index lookups, one wallet at a time: wallets are not
 # stored by company, so a hash or merge join would scan all of them for every batch.
+# The planner chose exactly that (two scans of all wallets per batch, once a company
+# holds a few percent of them), hence _BATCH_PLAN.
 _RESET_BATCH = text("""
     WITH batch AS (
         SELECT w.id, w.user_id, w.compliment_balance AS previous
@@ -163,6 +165,14 @@ _RESET_BATCH = text("""
            (SELECT count(*) FROM reset) AS wallets,
            (SELECT count(*) FROM ledger) AS changed
 """).bindparams(bindparam("metadata", type_=JSONB))
+
+# Set in each batch's transaction only: a batch is a few thousand index lookups, never
+# a scan of all wallets. The planner's own choice, two hash joins over all the wallets,
+# made a batch about twice as slow at 200,000 wallets and grows with the table
+# (bench/weekly_reset.py); the wallet creation before the batches keeps its hash join.
+_BATCH_PLAN = text(
+    "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
+)
 
 _COUNT_RESET = text("""
     UPDATE weekly_reset_runs SET wallets_reset = wallets_reset + :changed
@@ -336,6 +346,7 @@ async def _reset_company(
     }
 
     async def reset_batch(conn: AsyncConnection) -> Row[Any]:
+        await conn.execute(_BATCH_PLAN)
         batch = (await conn.execute(_RESET_BATCH, params)).one()
         if batch.changed:
             await conn.execute(_COUNT_RESET, {**ids, "changed": batch.changed})
