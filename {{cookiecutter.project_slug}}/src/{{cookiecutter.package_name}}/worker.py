@@ -9,13 +9,16 @@ from arq.worker import Function
 from .features.admin.users import jobs as import_jobs
 from .features.compliments import jobs as compliment_jobs
 from .features.wallets import jobs as wallet_jobs
-from .lib import context
+from .lib import context, error_reports, telemetry
 from .lib.config import get_settings
 from .lib.database import create_engine, create_session_factory
 from .lib.logs import configure_logging
-from .lib.queue import health_check_key, redis_settings
+from .lib.queue import deserialize_job, health_check_key, redis_settings, serialize_job
 
 settings = get_settings()
+# Before arq builds its worker from these settings (Sentry wraps the jobs as it does).
+telemetry.configure(settings, "worker")
+error_reports.configure(settings, "worker")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -29,6 +32,11 @@ async def startup(ctx: dict[str, Any]) -> None:
 async def job_start(ctx: dict[str, Any]) -> None:
     # Each job runs in its own task: every line it logs carries its id.
     context.job_id.set(ctx["job_id"])
+    error_reports.job_started(ctx, telemetry.job_started(ctx))
+
+
+async def job_end(ctx: dict[str, Any]) -> None:
+    telemetry.job_ended(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -36,58 +44,67 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Function]] = [
-        func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3),
-        # Retries are decided by the job (transient errors only); arq's own count is a
-        # backstop above it, for a job cut short by a dead worker.
-        func(
-            import_jobs.import_users_csv,
-            name="import_users_csv",
-            max_tries=import_jobs.MAX_TRIES + 2,
-            timeout=import_jobs.TIMEOUT_SECONDS,
-        ),
-    ]
+    # observed_jobs: each job's span and `job.duration` know how it ended.
+    functions: ClassVar[list[Function]] = telemetry.observed_jobs(
+        [
+            func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3),
+            # Retries are decided by the job (transient errors only); arq's own count is a
+            # backstop above it, for a job cut short by a dead worker.
+            func(
+                import_jobs.import_users_csv,
+                name="import_users_csv",
+                max_tries=import_jobs.MAX_TRIES + 2,
+                timeout=import_jobs.TIMEOUT_SECONDS,
+            ),
+        ]
+    )
     # At start-up and every minute: re-enqueue imports Redis lost or a dead worker left.
-    cron_jobs: ClassVar[list[CronJob]] = [
-        cron(
-            import_jobs.reconcile_csv_imports,
-            name="reconcile_csv_imports",
-            second=0,
-            run_at_startup=True,
-            unique=True,
-        ),
-        # Every 10 minutes: finish a weekly reset that a failed run left incomplete, so
-        # tenants get their allowance the same day (docs/cron.md, "When a run fails").
-        cron(
-            wallet_jobs.weekly_reset_catch_up,
-            name="weekly_reset_catch_up",
-            minute=set(range(5, 60, 10)),
-            run_at_startup=True,
-            unique=True,
-        ),
-        # Hourly (and at start-up), so a key lives its retention plus at most an hour:
-        # the weekly reset is too rare, and deleting on the compliment path would slow it.
-        cron(
-            compliment_jobs.purge_idempotency_keys,
-            name="purge_idempotency_keys",
-            minute=17,
-            second=0,
-            run_at_startup=True,
-            unique=True,
-        ),
-        # Hourly: an uploaded file (personal data) outlives its import by no more than
-        # CSV_IMPORT_FILE_RETENTION_HOURS, even when the import never ran.
-        cron(
-            import_jobs.purge_csv_import_files,
-            name="purge_csv_import_files",
-            minute=47,
-            second=0,
-            run_at_startup=True,
-            unique=True,
-        ),
-    ]
+    cron_jobs: ClassVar[list[CronJob]] = telemetry.observed_jobs(
+        [
+            cron(
+                import_jobs.reconcile_csv_imports,
+                name="reconcile_csv_imports",
+                second=0,
+                run_at_startup=True,
+                unique=True,
+            ),
+            # Every 10 minutes: finish a weekly reset that a failed run left incomplete, so
+            # tenants get their allowance the same day (docs/cron.md, "When a run fails").
+            cron(
+                wallet_jobs.weekly_reset_catch_up,
+                name="weekly_reset_catch_up",
+                minute=set(range(5, 60, 10)),
+                run_at_startup=True,
+                unique=True,
+            ),
+            # Hourly (and at start-up), so a key lives its retention plus at most an hour:
+            # the weekly reset is too rare, and deleting on the compliment path would slow it.
+            cron(
+                compliment_jobs.purge_idempotency_keys,
+                name="purge_idempotency_keys",
+                minute=17,
+                second=0,
+                run_at_startup=True,
+                unique=True,
+            ),
+            # Hourly: an uploaded file (personal data) outlives its import by no more than
+            # CSV_IMPORT_FILE_RETENTION_HOURS, even when the import never ran.
+            cron(
+                import_jobs.purge_csv_import_files,
+                name="purge_csv_import_files",
+                minute=47,
+                second=0,
+                run_at_startup=True,
+                unique=True,
+            ),
+        ]
+    )
     on_startup = startup
     on_job_start = job_start
+    on_job_end = job_end
+    # The payload carries the enqueuer's trace context (lib/queue.py).
+    job_serializer = serialize_job
+    job_deserializer = deserialize_job
     on_shutdown = shutdown
     redis_settings = redis_settings(settings)
     queue_name = settings.queue_name
