@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -9,7 +10,7 @@ import httpx
 from {{ cookiecutter.package_name }}.lib.telemetry import SCOPE
 
 from . import factories as f
-from .api_process import running_api
+from .api_process import free_port, running_api
 from .conftest import StartWorker, run_module
 from .csv_helpers import IMPORTS, admin, finished, people, upload
 from .csv_helpers import wait_for as wait_for_import
@@ -41,7 +42,14 @@ async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
     headers = bearer(admin(db, acme, "boss@acme.example"))
     with OtlpReceiver() as otlp:
         worker = start_worker(**otel_env(otlp))
-        with running_api(process_env, tmp_path / "api.log", **otel_env(otlp)) as api:
+        metrics_port = free_port()
+        with running_api(
+            process_env,
+            tmp_path / "api.log",
+            **otel_env(otlp),
+            METRICS_PORT=str(metrics_port),
+            METRICS_HOST="127.0.0.1",
+        ) as api:
             async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
                 response = await upload(client, headers, people(3))
                 assert response.status_code == 202, response.text
@@ -104,6 +112,11 @@ async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
                 "the api's and the worker's metrics",
             )
             assert names
+            # The optional Prometheus endpoint serves the same metrics.
+            async with httpx.AsyncClient(timeout=10) as client:
+                scraped = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+            assert "http_server_request_duration_seconds_bucket" in scraped
+            assert "queue_depth" in scraped
         worker.terminate()
         worker_log, _ = worker.communicate(timeout=30)
 
@@ -144,6 +157,6 @@ def test_without_otel_or_sentry_variables_no_sdk_is_loaded(process_env: dict[str
         "assert not loaded, loaded\n"
     )
     result = subprocess.run(
-        ["python", "-c", code], env=process_env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code], env=process_env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr

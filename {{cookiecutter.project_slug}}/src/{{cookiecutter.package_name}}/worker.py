@@ -44,61 +44,59 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    # observed_jobs: each job's span and `job.duration` know how it ended.
-    functions: ClassVar[list[Function]] = telemetry.observed_jobs(
-        [
-            func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3),
-            # Retries are decided by the job (transient errors only); arq's own count is a
-            # backstop above it, for a job cut short by a dead worker.
-            func(
-                import_jobs.import_users_csv,
-                name="import_users_csv",
-                max_tries=import_jobs.MAX_TRIES + 2,
-                timeout=import_jobs.TIMEOUT_SECONDS,
-            ),
-        ]
-    )
+    functions: ClassVar[list[Function]] = [
+        func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3),
+        # Retries are decided by the job (transient errors only); arq's own count is a
+        # backstop above it, for a job cut short by a dead worker.
+        func(
+            import_jobs.import_users_csv,
+            name="import_users_csv",
+            max_tries=import_jobs.MAX_TRIES + 2,
+            timeout=import_jobs.TIMEOUT_SECONDS,
+        ),
+    ]
     # At start-up and every minute: re-enqueue imports Redis lost or a dead worker left.
-    cron_jobs: ClassVar[list[CronJob]] = telemetry.observed_jobs(
-        [
-            cron(
-                import_jobs.reconcile_csv_imports,
-                name="reconcile_csv_imports",
-                second=0,
-                run_at_startup=True,
-                unique=True,
-            ),
-            # Every 10 minutes: finish a weekly reset that a failed run left incomplete, so
-            # tenants get their allowance the same day (docs/cron.md, "When a run fails").
-            cron(
-                wallet_jobs.weekly_reset_catch_up,
-                name="weekly_reset_catch_up",
-                minute=set(range(5, 60, 10)),
-                run_at_startup=True,
-                unique=True,
-            ),
-            # Hourly (and at start-up), so a key lives its retention plus at most an hour:
-            # the weekly reset is too rare, and deleting on the compliment path would slow it.
-            cron(
-                compliment_jobs.purge_idempotency_keys,
-                name="purge_idempotency_keys",
-                minute=17,
-                second=0,
-                run_at_startup=True,
-                unique=True,
-            ),
-            # Hourly: an uploaded file (personal data) outlives its import by no more than
-            # CSV_IMPORT_FILE_RETENTION_HOURS, even when the import never ran.
-            cron(
-                import_jobs.purge_csv_import_files,
-                name="purge_csv_import_files",
-                minute=47,
-                second=0,
-                run_at_startup=True,
-                unique=True,
-            ),
-        ]
-    )
+    cron_jobs: ClassVar[list[CronJob]] = [
+        cron(
+            import_jobs.reconcile_csv_imports,
+            name="reconcile_csv_imports",
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        ),
+        # Every 10 minutes: finish a weekly reset that a failed run left incomplete, so
+        # tenants get their allowance the same day (docs/cron.md, "When a run fails").
+        cron(
+            wallet_jobs.weekly_reset_catch_up,
+            name="weekly_reset_catch_up",
+            minute=set(range(5, 60, 10)),
+            run_at_startup=True,
+            unique=True,
+        ),
+        # Hourly (and at start-up), so a key lives its retention plus at most an hour:
+        # the weekly reset is too rare, and deleting on the compliment path would slow it.
+        cron(
+            compliment_jobs.purge_idempotency_keys,
+            name="purge_idempotency_keys",
+            minute=17,
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        ),
+        # Hourly: an uploaded file (personal data) outlives its import by no more than
+        # CSV_IMPORT_FILE_RETENTION_HOURS, even when the import never ran.
+        cron(
+            import_jobs.purge_csv_import_files,
+            name="purge_csv_import_files",
+            minute=47,
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        ),
+    ]
+    # Each job then tells its span and `job.duration` how it ended (lib/telemetry.py).
+    functions = telemetry.observed_jobs(functions)
+    cron_jobs = telemetry.observed_jobs(cron_jobs)
     on_startup = startup
     on_job_start = job_start
     on_job_end = job_end
