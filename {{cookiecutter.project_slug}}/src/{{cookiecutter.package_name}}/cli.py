@@ -95,7 +95,12 @@ def jwks_path(url: str) -> Path | None:
 
 
 async def ensure_user(settings: Settings, email: str, role: Role | None, name: str | None) -> User:
-    """The user with this email, created (with its company) when missing, linked to a subject."""
+    """The user with this email, created (with its company) when missing, linked to a subject.
+
+    Made by the services the api uses: a new company and user are exactly what
+    `create-company` and `POST /admin/users` make (a wallet holding the allowance and its
+    first ledger row). What it creates or changes is said on stderr.
+    """
     domain = domain_of(email)
     async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
         user = (await session.exec(select(User).where(col(User.email) == email))).first()
@@ -104,18 +109,28 @@ async def ensure_user(settings: Settings, email: str, role: Role | None, name: s
             owner = await company_owning(session, domain)
             company = None if owner is None else await session.get(Company, owner)
             if company is None:
-                company = Company(name=domain.split(".")[0].title(), email_domain=domain)
-                session.add(company)
-                await session.flush()
-                print(f"dev-token: created company {company.name} ({domain})", file=sys.stderr)
-            user = User(
-                company_id=company.id,
-                email=email,
+                company = await create_company(
+                    session, name=company_name(domain), email_domain=domain
+                )
+                print(
+                    f"dev-token: created company {company.name} ({domain}, id {company.id}, "
+                    f"weekly allowance {company.weekly_renewal_amount})",
+                    file=sys.stderr,
+                )
+            created = await create_user(
+                session,
+                company,
                 name=name or email.split("@")[0].replace(".", " ").title(),
+                email=email,
                 role=role or Role.employee,
             )
-            session.add(user)
-            print(f"dev-token: created user {email} ({user.role})", file=sys.stderr)
+            user = created.user
+            print(
+                f"dev-token: created user {user.email} ({user.role}, id {user.id}) in "
+                f"{company.name}, with a wallet of {company.weekly_renewal_amount} coins "
+                "and its first ledger row",
+                file=sys.stderr,
+            )
         elif role is not None and user.role != role:
             user.role = role
             print(f"dev-token: {email} is now {role}", file=sys.stderr)
@@ -129,6 +144,11 @@ async def ensure_user(settings: Settings, email: str, role: Role | None, name: s
                 file=sys.stderr,
             )
         return user
+
+
+def company_name(domain: str) -> str:
+    """`acme.example` -> `Acme`; padded to the 2 characters a company name needs."""
+    return domain.split(".")[0].replace("-", " ").title().ljust(2, ".")
 
 
 def mint(
@@ -176,6 +196,8 @@ def dev_token(args: argparse.Namespace) -> int:
     role = Role(args.role) if args.role else None
     try:
         user = asyncio.run(ensure_user(settings, email, role, args.name))
+    except AppError as exc:
+        raise CommandError(str(exc)) from exc
     except (SQLAlchemyError, OSError) as exc:
         raise database_error(exc) from exc
     print(mint(key, kid, issuer=auth.issuer, audience=auth.audience, user=user, ttl=args.ttl))
