@@ -9,6 +9,7 @@ from uuid import UUID
 import psycopg
 from arq import Retry
 
+from ....lib import telemetry
 from ....lib.config import Settings
 from . import csv_import, csv_processing
 
@@ -61,6 +62,9 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
             # enqueues it again once Postgres answers (MAX_ATTEMPTS bounds it).
             logger.exception("import %s could not be marked failed", import_id)
             raise
+    for row_outcome in ("created", "skipped", "invalid"):
+        if count := getattr(outcome, row_outcome):
+            telemetry.csv_import_rows.add(count, {"row.outcome": row_outcome})
     return outcome.as_dict()
 
 
