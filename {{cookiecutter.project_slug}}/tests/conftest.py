@@ -5,9 +5,9 @@ name, so parallel runs on one machine do not collide. Point the tests elsewhere 
 TEST_POSTGRES_URL (any database on the server: only its server is used, through the
 `postgres` maintenance database, to create and drop the test one; the development
 database is never opened) and TEST_REDIS_URL (default Redis database 15, not the
-development stack's 0). The keys a session writes to Redis (its queue, arq's job, result
-and in-progress keys, the worker's health check) are deleted when it ends, and
-`redis_left_clean` fails the session when any remain.
+development stack's 0). The keys a session writes under its queue name (the queue, the
+worker's health check) are deleted when it ends, and `redis_left_clean` fails the
+session when any remain; arq's own keys (results, in-progress markers) expire by themselves.
 """
 
 import contextlib
@@ -197,12 +197,11 @@ def clean_tables(database_url: str) -> None:
 
 
 def run_keys(client: redis.Redis, before: set[bytes]) -> set[bytes]:
-    """The keys this session wrote: new since it started, its queue's or arq's."""
-    prefixes = (QUEUE_NAME.encode(), b"arq:")
+    """The keys this session wrote under its own queue name (the queue, the worker's
+    health check), new since it started. Arq's own `arq:*` keys are not namespaced, so
+    another session on the same Redis database could own them: they are left to expire."""
     return {
-        key
-        for key in client.scan_iter(count=1000)
-        if key not in before and key.startswith(prefixes)
+        key for key in client.scan_iter(match=f"{QUEUE_NAME}*", count=1000) if key not in before
     }
 
 
