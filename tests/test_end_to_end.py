@@ -1,7 +1,7 @@
 """The default project, rendered and installed, run as its three processes and used over HTTP.
 
 The story itself (what is done, and what the domain rules say must come of it) is in
-tools/story.py, shared with the demo (tools/demo.py). Here: a fresh database and a Redis
+tools/story/, shared with the demo (tools/demo.py). Here: a fresh database and a Redis
 database of the test's own, and the end state checked once more against numbers worked
 out by hand from the story's steps.
 """
