@@ -18,13 +18,13 @@ import posixpath
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
+
+from tools import story
 
 from .harness import editable_copy
 from .helpers import POSTGRES, TEMPLATE, TOOLS, clean_env, run
@@ -346,13 +346,8 @@ def installed(
     """A copy of the default render installed from its uv.lock (the how-tos change it),
     and an empty database for it."""
     project = editable_copy(rendered["default"][0], tmp_path_factory.mktemp("docs-howtos"))
-    name = f"template_howto_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield project, f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with story.fresh_database(POSTGRES, prefix="template_howto") as database_url:
+        yield project, database_url
 
 
 @pytest.mark.parametrize("page", HOWTOS)
