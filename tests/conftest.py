@@ -1,19 +1,50 @@
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from .helpers import ANSWER_SETS, render_cookiecutter, render_copier
+from tools import story
+
+from .harness import installed_once, remove_images, rendered_once
+from .helpers import ANSWER_SETS, POSTGRES
 
 
 @pytest.fixture(scope="session")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """Each answer set rendered by both tools: name -> (cookiecutter dir, copier dir)."""
-    result = {}
-    for name, answers in ANSWER_SETS.items():
-        base = tmp_path_factory.mktemp(f"render-{name}")
-        (base / "cc").mkdir()
-        result[name] = (
-            render_cookiecutter(answers, base / "cc"),
-            render_copier(answers, base / "copier"),
-        )
-    return result
+    """Each answer set rendered by both tools: name -> (cookiecutter dir, copier dir).
+
+    Rendered once for the whole run (all workers), and only read: copy one to change it.
+    """
+    return {name: rendered_once(tmp_path_factory, name) for name in ANSWER_SETS}
+
+
+@pytest.fixture(scope="session")
+def installed_projects(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Answer set name -> its cookiecutter render, installed (`uv sync --frozen`).
+
+    Each answer set is installed once for the whole run, when a test first asks for it,
+    and shared by every test that needs it: only read it (`harness.editable_copy` makes
+    a copy to change).
+    """
+    return lambda name: installed_once(tmp_path_factory, name)
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """An empty database of the test's own on the local Postgres, dropped afterwards."""
+    try:
+        psycopg.connect(POSTGRES, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"Postgres is not reachable at {POSTGRES}: {exc}")
+    with story.fresh_database(POSTGRES, prefix="template_test") as url:
+        yield url
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Once all is done (in the controller, or the only process): the run's images go."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the others may still use them
+    # The run's shared folder, as pytest-xdist reads it to give each worker its own.
+    factory: pytest.TempPathFactory = session.config._tmp_path_factory  # type: ignore[attr-defined]
+    remove_images(factory.getbasetemp())

@@ -9,6 +9,8 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 ANSWERS_FILE = ".copier-answers.yml"
+# The local Postgres server (trust auth), as .ci/run starts it; tests make databases on it.
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The template's own virtualenv (the one running the tests): its ruff, check-jsonschema...
 TOOLS = Path(sys.executable).parent
 # Jinja left in a rendered file. `${{ ... }}` is GitHub Actions and Railway syntax, on purpose.

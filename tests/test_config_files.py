@@ -7,12 +7,13 @@ project: renaming a module, an object or a script without updating them fails he
 """
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .helpers import ANSWER_SETS, TOOLS, check_jsonschema, clean_env, render_cookiecutter, run
+from .helpers import ANSWER_SETS, TOOLS, check_jsonschema, clean_env, run
 from .start_commands import SOURCES, Requirements
 
 PROBE = Path(__file__).with_name("venv_probe.py")
@@ -21,12 +22,9 @@ DEPENDABOT = Path(".github") / "dependabot.yml"
 
 
 @pytest.fixture(scope="module", params=list(ANSWER_SETS))
-def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def installed(request: pytest.FixtureRequest, installed_projects: Callable[[str], Path]) -> Path:
     """A rendered project with its own virtualenv, from its committed uv.lock."""
-    project = render_cookiecutter(ANSWER_SETS[request.param], tmp_path_factory.mktemp("cfg"))
-    done = run(["uv", "sync", "--frozen"], cwd=project, env=clean_env())
-    assert done.returncode == 0, done.stderr
-    return project
+    return installed_projects(request.param)
 
 
 @pytest.mark.parametrize("name", ANSWER_SETS)

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import psycopg
 
-from .helpers import TEMPLATE, run
-
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+from .helpers import POSTGRES, TEMPLATE, run
 
 
 def test_demo_tells_the_story_prints_the_urls_and_cleans_up() -> None:

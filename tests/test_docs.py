@@ -18,20 +18,20 @@ import posixpath
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from .helpers import TEMPLATE, TOOLS, clean_env, render_cookiecutter, render_copier, run
+from tools import story
+
+from .harness import editable_copy
+from .helpers import POSTGRES, TEMPLATE, TOOLS, clean_env, run
 from .railway_config import evaluate, services
 
 DOCS = TEMPLATE / "docs"
 PACKAGE = "kudos"
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
 HOWTOS = ["howto/add-a-feature.md", "howto/add-a-worker-job.md", "howto/add-a-cron-job.md"]
 
@@ -161,11 +161,12 @@ def test_portuguese_howtos_carry_the_same_blocks() -> None:
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def projects(
+    rendered: dict[str, tuple[Path, Path]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """A default render ("plain"), and a copy with every how-to applied ("howtos")."""
-    base = tmp_path_factory.mktemp("docs-names")
-    plain = render_copier({}, base / "plain")
-    howtos = base / "howtos"
+    _, plain = rendered["default"]
+    howtos = tmp_path_factory.mktemp("docs-names") / "howtos"
     shutil.copytree(plain, howtos)
     for page in HOWTOS:
         for block in blocks(page_text(page)):
@@ -347,20 +348,14 @@ def apply_block(project: Path, block: Block) -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """A default render installed from its uv.lock, and an empty database for it."""
-    base = tmp_path_factory.mktemp("docs-howtos")
-    base.joinpath("out").mkdir()
-    project = render_cookiecutter({}, base / "out")
-    done = run(["uv", "sync", "--frozen"], cwd=project, env=clean_env())
-    assert done.returncode == 0, done.stderr
-    name = f"template_howto_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield project, f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+def installed(
+    rendered: dict[str, tuple[Path, Path]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
+    """A copy of the default render installed from its uv.lock (the how-tos change it),
+    and an empty database for it."""
+    project = editable_copy(rendered["default"][0], tmp_path_factory.mktemp("docs-howtos"))
+    with story.fresh_database(POSTGRES, prefix="template_howto") as database_url:
+        yield project, database_url
 
 
 @pytest.mark.parametrize("page", HOWTOS)

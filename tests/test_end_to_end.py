@@ -1,22 +1,21 @@
 """The default project, rendered and installed, run as its three processes and used over HTTP.
 
 The story itself (what is done, and what the domain rules say must come of it) is in
-tools/story.py, shared with the demo (tools/demo.py). Here: a fresh database and a Redis
+tools/story/, shared with the demo (tools/demo.py). Here: a fresh database and a Redis
 database of the test's own, and the end state checked once more against numbers worked
 out by hand from the story's steps.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tools import story
 
-from .helpers import ANSWER_SETS, clean_env, render_cookiecutter, run
+from .helpers import POSTGRES
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Redis database 9: the story's keys never mix with the other tests' (database 0).
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
@@ -48,11 +47,8 @@ def services() -> None:
 
 
 @pytest.fixture(scope="module")
-def project(services: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = render_cookiecutter(ANSWER_SETS["default"], tmp_path_factory.mktemp("e2e-project"))
-    done = run(["uv", "sync", "--frozen"], cwd=root, env=clean_env())
-    assert done.returncode == 0, done.stderr
-    return root
+def project(services: None, installed_projects: Callable[[str], Path]) -> Path:
+    return installed_projects("default")
 
 
 @pytest.fixture

@@ -1,46 +1,23 @@
 """Each rendered project, installed in a fresh virtualenv, passes its own checks and tests."""
 
 import re
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from .helpers import ANSWER_SETS, clean_env, render_cookiecutter, run
-
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+from .helpers import ANSWER_SETS, clean_env, run
 
 
 @pytest.fixture(scope="module", params=list(ANSWER_SETS))
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp(f"project-{request.param}")
-    root = render_cookiecutter(ANSWER_SETS[request.param], out)
-    # --frozen: install exactly what the committed uv.lock says, into root/.venv.
-    done = run(["uv", "sync", "--frozen"], cwd=root, env=clean_env())
-    assert done.returncode == 0, done.stderr
-    return root
+def project(request: pytest.FixtureRequest, installed_projects: Callable[[str], Path]) -> Path:
+    """The answer set's render, installed once for the run (`uv sync --frozen`)."""
+    return installed_projects(request.param)
 
 
 def uv_run(project: Path, *args: str, **env: str) -> tuple[int, str]:
     done = run(["uv", "run", "--frozen", *args], cwd=project, env=clean_env(**env))
     return done.returncode, done.stdout + done.stderr
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    name = f"template_check_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"Postgres is not reachable at {POSTGRES}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_lock_file_is_consistent(project: Path) -> None:

@@ -10,7 +10,7 @@
    root is needed for Postgres), or says exactly what to start.
 3. Creates a fresh database, migrates it, starts the api (uvicorn, on port 8000 when it
    is free) and the worker (arq) as separate processes, and walks through the story of
-   tools/story.py, printing each step: the first admin, colleagues added by hand and
+   tools/story/, printing each step: the first admin, colleagues added by hand and
    from a CSV, the weekly allowance, compliments (two refused), the cron job's weekly
    reset, and every balance and ledger checked against the domain rules.
 4. Prints the api's URLs and an admin token, and leaves the api and the worker running

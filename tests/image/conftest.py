@@ -1,0 +1,86 @@
+"""The image tests' fixtures: the project, its image (built once per run), containers."""
+
+import json
+import os
+import signal
+import tomllib
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from ..harness import once, record_image
+from ..helpers import TEMPLATE, run
+from .containers import Container, Image, build, check, make_base_image
+from .deploy import REDIS_URL, Service, railway_services
+
+
+@pytest.fixture(scope="session")
+def project(rendered: dict[str, tuple[Path, Path]]) -> Path:
+    """The default project as cookiecutter renders it (shared, only read: the build context)."""
+    return rendered["default"][0]
+
+
+@pytest.fixture(scope="session")
+def image(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Image:
+    """The project's image, built once per run on the local base (removed at the run's end)."""
+
+    def make(folder: Path) -> None:
+        base_image = make_base_image()
+        ref = f"localhost/kudos-template-test/{project.name}:{uuid.uuid4().hex[:8]}"
+        build(project, base_image, ref)
+        record_image(tmp_path_factory, ref)
+        inspected = json.loads(check(["buildah", "inspect", "--type", "image", ref]))
+        folder.joinpath("config.json").write_text(json.dumps(inspected["OCIv1"]["config"]))
+        folder.joinpath("ref").write_text(ref)
+
+    folder = once(tmp_path_factory, "image", make)
+    pyproject = tomllib.loads(project.joinpath("pyproject.toml").read_text())
+    package = pyproject["tool"]["uv"]["build-backend"]["module-name"]
+    config = json.loads(folder.joinpath("config.json").read_text())
+    return Image(folder.joinpath("ref").read_text(), project, package, config)
+
+
+@pytest.fixture(scope="module")
+def railway(project: Path) -> dict[str, Service]:
+    """The app services of .railway/railway.py, evaluated with railway-sdk."""
+    return railway_services(project)
+
+
+@pytest.fixture
+def containers(image: Image) -> Iterator[Callable[[], Container]]:
+    """Working containers of the image, removed (their processes ended) afterwards."""
+    made: list[Container] = []
+
+    def make() -> Container:
+        name = f"kudos-template-test-{uuid.uuid4().hex[:10]}"
+        check(["buildah", "from", "--pull=never", "--name", name, image.ref])
+        container = Container(name)
+        made.append(container)
+        return container
+
+    yield make
+    for container in made:
+        for process in container.processes:
+            if process.buildah.poll() is None:
+                try:
+                    process.stop(signal.SIGTERM, timeout=10)
+                except AssertionError:
+                    os.killpg(process.buildah.pid, signal.SIGKILL)
+                    process.buildah.wait()
+        run(["buildah", "rm", container.name], cwd=TEMPLATE)
+
+
+@pytest.fixture
+def queue_name() -> Iterator[str]:
+    """A queue of this test's own; its keys are deleted afterwards."""
+    name = f"template-image-{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [name, *client.scan_iter(f"{name}:*")]
+        client.delete(*keys)
+    finally:
+        client.close()

@@ -1,0 +1,92 @@
+"""The worker's start command, as Railway runs it: a job run, SIGTERM."""
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from arq.connections import RedisSettings, create_pool
+
+from .containers import Container, Image
+from .deploy import (
+    REDIS_URL,
+    STOP_BOUND_SECONDS,
+    Service,
+    add_company,
+    add_user,
+    clean_exits,
+    compliment_balance,
+    migrate,
+    stop_signal,
+    wait_until_worker_healthy,
+)
+
+
+async def enqueue_and_wait(queue: str, function: str, *args: str) -> Any:
+    pool = await create_pool(RedisSettings.from_dsn(REDIS_URL), default_queue_name=queue)
+    try:
+        job = await pool.enqueue_job(function, *args, _queue_name=queue)
+        assert job is not None
+        try:
+            return await job.result(timeout=60, poll_delay=0.1)
+        finally:
+            await pool.delete(f"arq:result:{job.job_id}", f"arq:job:{job.job_id}")
+    finally:
+        await pool.aclose()
+
+
+def test_worker_start_command_runs_an_enqueued_job(
+    railway: dict[str, Service],
+    containers: Callable[[], Container],
+    database: str,
+    queue_name: str,
+    tmp_path: Path,
+) -> None:
+    service, container = railway["worker"], containers()
+    migrate(container, railway["api"], database, queue_name)
+    with psycopg.connect(database, autocommit=True) as db:
+        acme = add_company(db, "Acme", allowance=80)
+        other = add_company(db, "Other", allowance=80)
+        alice = add_user(db, acme, "alice@acme.example", compliment=500)
+        oscar = add_user(db, other, "oscar@other.example", compliment=500)
+        worker = container.start(
+            service.command, service.env(database, queue_name), tmp_path / "worker.log"
+        )
+        wait_until_worker_healthy(worker, queue_name)
+        assert 0 not in worker.uids()
+
+        summary = asyncio.run(enqueue_and_wait(queue_name, "weekly_reset", acme))
+
+        assert summary["companies"] == 1, summary
+        assert summary["ledger_rows"] == 1, summary
+        assert compliment_balance(db, alice) == 80
+        assert compliment_balance(db, oscar) == 500
+        kinds = db.execute(
+            "SELECT kind FROM wallet_transactions WHERE user_id = %s", (alice,)
+        ).fetchall()
+        assert kinds == [("RESET",)]
+    worker.assert_running()
+
+
+def test_sigterm_stops_the_worker_cleanly(
+    image: Image,
+    railway: dict[str, Service],
+    containers: Callable[[], Container],
+    database: str,
+    queue_name: str,
+    tmp_path: Path,
+) -> None:
+    service = railway["worker"]
+    worker = containers().start(
+        service.command, service.env(database, queue_name), tmp_path / "worker.log"
+    )
+    wait_until_worker_healthy(worker, queue_name)
+
+    sig = stop_signal(image)
+    seconds = worker.stop(sig, timeout=40)
+
+    print(f"worker stopped {seconds:.2f} s after {sig.name}: {worker.exit()}")
+    assert worker.exit() in clean_exits(sig), worker.output()
+    assert seconds < STOP_BOUND_SECONDS, f"took {seconds:.1f} s"
+    assert "shutdown" in worker.output().lower()
