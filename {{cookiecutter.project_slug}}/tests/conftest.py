@@ -47,6 +47,7 @@ RUN_ID = uuid.uuid4().hex[:8]
 TABLES = (
     "companies, users, wallets, wallet_transactions, weekly_reset_runs, compliments,"
     " csv_imports, csv_import_chunks, csv_import_errors, compliment_idempotency_keys,"
+    " mail_outbox, announcements,"
     " company_domains"
 )
 WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"

@@ -10,6 +10,7 @@ import psycopg
 from arq import Retry
 
 from ....lib.config import Settings
+from ...mail import outbox
 from . import csv_import, csv_processing
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
             # enqueues it again once Postgres answers (MAX_ATTEMPTS bounds it).
             logger.exception("import %s could not be marked failed", import_id)
             raise
+    if outcome.created:  # their invitations, if asked for, are in the outbox
+        await outbox.wake(ctx["redis"], settings.queue_name, f"import:{import_id}")
     return outcome.as_dict()
 
 

@@ -66,6 +66,9 @@ class NewUser(BaseModel):
     department: Text | None = None
     job_title: Text | None = None
     role: Role = Role.employee
+    send_invitation: bool = Field(
+        default=True, description="E-mail them an invitation to sign in (sent by the worker)"
+    )
 
 
 class UserWallet(BaseModel):
