@@ -54,7 +54,7 @@ async def preview(caller: Announcer, session: Session) -> Recipients:
         "Queues one e-mail per active user in the same transaction as the announcement "
         "and answers at once; follow the sending at `status_url`."
     ),
-    responses=error_responses(401, 403, 422, 503),
+    responses=error_responses(400, 401, 403, 422, 503),
 )
 async def announce(
     caller: Announcer,
