@@ -31,13 +31,15 @@ OVERRIDES = (
 )
 # Optional: passed on to the api only when set where `railway config` runs.
 EMAIL_CLAIMS = ("AUTH_EMAIL_CLAIM", "AUTH_EMAIL_VERIFIED_CLAIM")
+# Optional: passed on to all three services only when set.
+OBSERVABILITY = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "SENTRY_DSN")
 
 
 @pytest.fixture(scope="module")
 def graphs(rendered: dict[str, tuple[Path, Path]]) -> dict[str, dict[str, Any]]:
     """Each answer set's evaluated graph, as the CLI sees it with no overrides set."""
     with pytest.MonkeyPatch.context() as env:
-        for variable in (*OVERRIDES, *EMAIL_CLAIMS):
+        for variable in (*OVERRIDES, *EMAIL_CLAIMS, *OBSERVABILITY):
             env.delenv(variable, raising=False)
         return {
             name: evaluate(project / ".railway" / "railway.py")
@@ -193,6 +195,26 @@ def test_email_claims_reach_the_api_only_when_set(
     literals = {name: {"type": "literal", "value": value} for name, value in claims.items()}
     assert {name: app["api"]["variables"].get(name) for name in EMAIL_CLAIMS} == literals
     assert not set(app["worker"]["variables"]) & set(EMAIL_CLAIMS)
+
+
+def test_observability_settings_reach_every_service_only_when_set(
+    rendered: dict[str, tuple[Path, Path]], graphs: dict[str, dict[str, Any]]
+) -> None:
+    for app in services(graphs["default"]).values():
+        assert not set(app.get("variables", {})) & set(OBSERVABILITY)
+    project, _ = rendered["default"]
+    values = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "https://otlp.example:4318",
+        "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Basic%20x",
+        "SENTRY_DSN": "https://key@sentry.example/1",
+    }
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in values.items():
+            env.setenv(name, value)
+        app = services(evaluate(project / ".railway" / "railway.py"))
+    literals = {name: {"type": "literal", "value": value} for name, value in values.items()}
+    for name in ("api", "worker", "cron-weekly"):
+        assert {key: app[name]["variables"].get(key) for key in values} == literals, name
 
 
 def test_evaluated_with_the_sdk_version_users_install(

@@ -68,6 +68,19 @@ MAIL_WORKER_ENV = {
     for name in ("MAIL_RATE_PER_SECOND", "MAIL_MAX_IN_FLIGHT")
     if name in os.environ
 }
+# Optional, all three services (docs/operations.md): traces and metrics to a hosted OTLP
+# backend, error reports to Sentry. Passed on only when set where `railway config
+# plan|apply` runs; Railway itself sets RAILWAY_GIT_COMMIT_SHA, the release they carry.
+OBSERVABILITY_VARIABLES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "SENTRY_DSN",
+)
+OBSERVABILITY_ENV = {
+    name: os.environ[name] for name in OBSERVABILITY_VARIABLES if name in os.environ
+}
 # Replicas of the long-running services, from RAILWAY_API_REPLICAS and
 # RAILWAY_WORKER_REPLICAS where `railway config plan|apply` runs (default 1). Both may
 # run several copies: the api keeps no state between requests, and a job runs on one
@@ -107,6 +120,7 @@ def main(ctx=None):
             "ENVIRONMENT": "production",
             **AUTH_ENV,
             **{name: value for name, value in MAIL_ENV.items() if name == "MAIL_FROM"},
+            **OBSERVABILITY_ENV,
         },
     )
 
@@ -125,6 +139,7 @@ def main(ctx=None):
             "ENVIRONMENT": "production",
             **MAIL_ENV,
             **MAIL_WORKER_ENV,
+            **OBSERVABILITY_ENV,
         },
     )
 
@@ -142,7 +157,11 @@ def main(ctx=None):
             "restartPolicyType": "ON_FAILURE",
             "restartPolicyMaxRetries": CRON_MAX_RETRIES,
         },
-        env={"DATABASE_URL": db.env.DATABASE_URL, "ENVIRONMENT": "production"},
+        env={
+            "DATABASE_URL": db.env.DATABASE_URL,
+            "ENVIRONMENT": "production",
+            **OBSERVABILITY_ENV,
+        },
     )
 
     return project(PROJECT, resources=[db, cache, api, worker, cron_weekly])

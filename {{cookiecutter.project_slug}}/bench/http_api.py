@@ -2,7 +2,7 @@
 transaction through psycopg directly, and GET /health, /me/wallet, /me/wallet/transactions.
 
     uv run python bench/http_api.py [--senders 200 --requests 5000 --concurrency 32]
-                                    [--processes 1,2]
+                                    [--processes 1,2] [--tracing]
 
 In a database of its own (migrated, then seeded with one company and `--senders` users,
 each holding exactly the coins of their share of the compliments, as a RESET ledger
@@ -21,6 +21,10 @@ row):
    GET /me/wallet/transactions, then POST /compliments of 5 coins, spread over the
    senders round-robin, each to a different colleague in turn. The database
    connections the api really holds are sampled meanwhile (pg_stat_activity).
+   With `--tracing`, each count is run twice, tracing off then on: every request traced
+   (OpenTelemetry, lib/telemetry.py) and exported over OTLP/HTTP to a receiver this
+   script runs on 127.0.0.1, which only stores what it is sent; the spans it got are
+   counted and the throughput ratio (on / off) printed.
 
 Prints requests/s, p50 and p99 latency of each (with the CPU share of the clients and of
 the server: the one near 100 % is what limits the rate), the ratios to /health and to
@@ -43,13 +47,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -358,6 +365,56 @@ async def measure(
     return phases, peak
 
 
+@dataclass
+class OtlpSink:
+    """An OTLP/HTTP endpoint that answers 200 and keeps the bodies, for counting later."""
+
+    bodies: list[bytes] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> "OtlpSink":
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path.endswith("/v1/traces"):
+                    sink.bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def spans(self) -> int:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        return sum(
+            len(scope.spans)
+            for body in self.bodies
+            for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+            for scope in resource.scope_spans
+        )
+
+
 def check(
     url: str, users: list[uuid.UUID], pairs: list[tuple[int, int]], sent: list[Phase]
 ) -> None:
@@ -393,8 +450,11 @@ def check(
 
 
 def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Path) -> None:
+    # Each api run: its process count, and whether it traces (off, then on, per count).
+    modes = (False, True) if options.tracing else (False,)
+    runs = [(n, traced) for n in options.processes for traced in modes]
     # The raw baseline's share first, then each api run's.
-    rounds = 1 + len(options.processes)
+    rounds = 1 + len(runs)
     pairs = plan(options.senders, options.requests * rounds)
     shares = [pairs[i * options.requests : (i + 1) * options.requests] for i in range(rounds)]
     sends = Counter(sender for sender, _ in pairs)
@@ -418,11 +478,17 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
             {"Authorization": f"Bearer {sign(f'bench|{i}')}"} for i in range(options.senders)
         ]
         env = process_env(url, settings.redis_url, f"bench-http-{run_id}", jwks_url)
+        # Off unless asked for, whatever the environment says.
+        env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
         sent = [raw]
-        for processes, share in zip(options.processes, shares[1:], strict=True):
+        untraced: dict[int, float] = {}
+        sink = OtlpSink().__enter__()  # unused unless --tracing
+        for (processes, traced), share in zip(runs, shares[1:], strict=True):
             port = free_port()
-            log = tmp / f"api-{processes}.log"
-            api = start_api(env, port, log, processes)
+            log = tmp / f"api-{processes}-{traced}.log"
+            run_env = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if traced else env
+            sink.bodies.clear()
+            api = start_api(run_env, port, log, processes)
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_http(f"{base}/health", api, log)
@@ -433,6 +499,7 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
                 stop(api)
             print(
                 f"api: uvicorn, {processes} process{'es' if processes > 1 else ''},"
+                f" tracing {'on (every request, OTLP/HTTP to 127.0.0.1)' if traced else 'off'},"
                 f" each a pool of {settings.database_pool_size} + {MAX_OVERFLOW} overflow"
                 f" = at most {processes * connections} connections; {peak} open at most"
                 f" during POST /compliments; {options.senders} senders,"
@@ -445,10 +512,21 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
             ratio = compliments.rate / raw.rate
             print(f"ratio (compliments / raw psycopg, per second): {ratio:.2f}")
             sent.append(compliments)
-        if len(sent) > 2:
+            if not traced:
+                untraced[processes] = compliments.rate
+            else:
+                # The api exported what was left when it stopped.
+                print(
+                    f"tracing: {sink.spans():,} spans received by the OTLP endpoint;"
+                    f" ratio (compliments traced / untraced, per second):"
+                    f" {compliments.rate / untraced[processes]:.2f}"
+                )
+        sink.__exit__()
+        if len(options.processes) > 1:
             rates = ", ".join(
                 f"{n} -> {phase.rate:,.0f} req/s"
-                for n, phase in zip(options.processes, sent[1:], strict=True)
+                for (n, traced), phase in zip(runs, sent[1:], strict=True)
+                if not traced
             )
             print(f"POST /compliments by api processes: {rates}")
         check(url, users, pairs, sent)
@@ -464,6 +542,11 @@ def main() -> int:
         type=lambda value: [int(n) for n in value.split(",")],
         default=[1, 2],
         help="api worker processes of each run, comma-separated",
+    )
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="run each count with tracing off, then on (exported to a local receiver)",
     )
     options = parser.parse_args()
     if options.senders < 2 or options.requests < options.senders or options.concurrency < 1:

@@ -147,6 +147,8 @@ def settings(database_url: str, jwks_server: JwksServer) -> Settings:
         # The standard claims, whatever a developer's `.env` names (e.g. Auth0's namespaced).
         auth_email_claim="email",
         auth_email_verified_claim="email_verified",
+        sentry_dsn=None,
+        metrics_port=None,
     )
 
 
@@ -216,7 +218,12 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 @pytest.fixture
 def process_env(settings: Settings, database_url: str) -> dict[str, str]:
     """Environment for the project's processes started as subprocesses."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    # Telemetry and error reports only where a test asks for them (tests/receivers.py).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "SENTRY_DSN"} and not k.startswith("OTEL_")
+    }
     env.update(
         DATABASE_URL=libpq_url(database_url),
         REDIS_URL=settings.redis_url,

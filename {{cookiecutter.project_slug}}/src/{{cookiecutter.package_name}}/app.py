@@ -13,6 +13,7 @@ from .features.health.router import router as health_router
 from .features.mail.router import router as mail_router
 from .features.users.router import router as users_router
 from .features.wallets.router import router as wallets_router
+from .lib import error_reports, telemetry
 from .lib.auth import create_verifier, install_auth
 from .lib.config import Settings, get_settings
 from .lib.database import create_engine, create_session_factory
@@ -25,6 +26,9 @@ from .lib.request_limits import RequestLimitsMiddleware
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    # Before the key set's HTTP client and the engine exist, so both are traced.
+    telemetry.configure(settings, "api")
+    error_reports.configure(settings, "api")
     # Raises AuthConfigError when AUTH_* are missing: the api never runs unauthenticated.
     verifier = create_verifier(settings)
 
@@ -72,4 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         },
     )
     install_error_handlers(app)
+    telemetry.instrument_app(app)
+    telemetry.observe_queue(settings)
     return app

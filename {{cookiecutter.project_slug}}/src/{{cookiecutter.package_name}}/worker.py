@@ -11,13 +11,16 @@ from .features.compliments import jobs as compliment_jobs
 from .features.mail import jobs as mail_jobs
 from .features.mail.delivery import Drainer, MailConfig
 from .features.wallets import jobs as wallet_jobs
-from .lib import context
+from .lib import context, error_reports, telemetry
 from .lib.config import get_settings
 from .lib.database import create_engine, create_session_factory
 from .lib.logs import configure_logging
-from .lib.queue import health_check_key, redis_settings
+from .lib.queue import deserialize_job, health_check_key, redis_settings, serialize_job
 
 settings = get_settings()
+# Before arq builds its worker from these settings (Sentry wraps the jobs as it does).
+telemetry.configure(settings, "worker")
+error_reports.configure(settings, "worker")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -32,6 +35,11 @@ async def startup(ctx: dict[str, Any]) -> None:
 async def job_start(ctx: dict[str, Any]) -> None:
     # Each job runs in its own task: every line it logs carries its id.
     context.job_id.set(ctx["job_id"])
+    error_reports.job_started(ctx, telemetry.job_started(ctx))
+
+
+async def job_end(ctx: dict[str, Any]) -> None:
+    telemetry.job_ended(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -108,8 +116,15 @@ class WorkerSettings:
             timeout=mail_jobs.DRAIN_TIMEOUT_SECONDS,
         ),
     ]
+    # Each job then tells its span and `job.duration` how it ended (lib/telemetry.py).
+    functions = telemetry.observed_jobs(functions)
+    cron_jobs = telemetry.observed_jobs(cron_jobs)
     on_startup = startup
     on_job_start = job_start
+    on_job_end = job_end
+    # The payload carries the enqueuer's trace context (lib/queue.py).
+    job_serializer = serialize_job
+    job_deserializer = deserialize_job
     on_shutdown = shutdown
     redis_settings = redis_settings(settings)
     queue_name = settings.queue_name

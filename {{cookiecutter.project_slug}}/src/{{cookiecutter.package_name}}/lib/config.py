@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import smtp
@@ -132,6 +132,19 @@ class Settings(BaseSettings):
     # https://{{ cookiecutter.project_slug }}.example/email
     auth_email_claim: str = Field(default="email", min_length=1)
     auth_email_verified_claim: str = Field(default="email_verified", min_length=1)
+
+    # Error reports (lib/error_reports.py): with SENTRY_DSN set, unhandled errors of the
+    # three processes go to Sentry, personal data scrubbed; unset, the SDK is not loaded.
+    sentry_dsn: str | None = None
+    # The deployed version, on traces and error reports: SENTRY_RELEASE, else the commit
+    # Railway deploys (RAILWAY_GIT_COMMIT_SHA, which it sets itself).
+    release: str | None = Field(
+        default=None, validation_alias=AliasChoices("SENTRY_RELEASE", "RAILWAY_GIT_COMMIT_SHA")
+    )
+    # The api only: serve Prometheus metrics on this port (unset: no endpoint). Keep it
+    # off the public network (Railway routes the public domain to PORT only).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "::"
 
     @field_validator("database_url")
     @classmethod

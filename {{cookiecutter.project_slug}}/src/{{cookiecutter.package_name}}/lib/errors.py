@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from psycopg.errors import IdleInTransactionSessionTimeout, LockNotAvailable, QueryCanceled
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
@@ -212,6 +213,8 @@ class RequestIdMiddleware:
         request_id = given if _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
         # Not reset afterwards: the 500 handler runs outside this middleware and needs it.
         context.request_id.set(request_id)
+        # On the request's span too (a no-op when not tracing): from a trace to its logs.
+        trace.get_current_span().set_attribute("request.id", request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

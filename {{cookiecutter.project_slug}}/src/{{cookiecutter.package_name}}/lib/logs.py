@@ -1,6 +1,7 @@
 """Logging for the three processes: JSON lines in production, readable text elsewhere.
 
-Every record carries the request id (api) or job id (worker) of the work that wrote it.
+Every record carries the request id (api) or job id (worker) of the work that wrote it,
+and the trace and span ids when tracing is on (lib/telemetry.py).
 """
 
 import json
@@ -8,10 +9,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from . import context
+from . import context, telemetry
 from .config import Settings
 
 _make_record = logging.getLogRecordFactory()
+IDS = ("request_id", "job_id", "trace_id", "span_id")
 
 
 def record_with_ids(*args: Any, **kwargs: Any) -> logging.LogRecord:
@@ -19,6 +21,7 @@ def record_with_ids(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record = _make_record(*args, **kwargs)
     record.request_id = context.request_id.get()
     record.job_id = context.job_id.get()
+    record.trace_id, record.span_id = telemetry.ids()
     return record
 
 
@@ -30,7 +33,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("request_id", "job_id"):
+        for key in IDS:
             if value := getattr(record, key, None):
                 entry[key] = value
         if record.exc_info:
@@ -41,11 +44,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        ids = [
-            f"{key}={value}"
-            for key in ("request_id", "job_id")
-            if (value := getattr(record, key, None))
-        ]
+        ids = [f"{key}={value}" for key in IDS if (value := getattr(record, key, None))]
         return f"{line} [{' '.join(ids)}]" if ids else line
 
 

@@ -24,14 +24,21 @@ from ..features.wallets.service import (
     describe_error,
     reset_weekly_balances,
 )
+from ..lib import error_reports, telemetry
 from ..lib.config import Settings, get_settings
 from ..lib.database import create_session_factory, engine_scope
 from ..lib.logs import configure_logging
 
 
 async def run(settings: Settings) -> ResetSummary:
-    async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
-        return await reset_weekly_balances(session, batch_size=settings.weekly_reset_batch_size)
+    # The run is a trace of its own, its summary the root span's attributes.
+    with telemetry.cron_run("weekly_reset") as span:
+        async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
+            summary = await reset_weekly_balances(
+                session, batch_size=settings.weekly_reset_batch_size
+            )
+        telemetry.set_summary(span, summary.as_dict(), prefix="weekly_reset")
+        return summary
 
 
 def main() -> int:
@@ -44,14 +51,24 @@ def main() -> int:
         print(f"weekly reset failed: bad configuration: {problems}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    telemetry.configure(settings, "cron")
+    error_reports.configure(settings, "cron")
     try:
-        summary = asyncio.run(run(settings))
+        return report(asyncio.run(run(settings)))
     except (SQLAlchemyError, OSError) as exc:
+        error_reports.capture(exc)
         print(f"weekly reset failed: {describe_error(exc)}", file=sys.stderr)
         return 1
+    finally:
+        telemetry.shutdown()
+
+
+def report(summary: ResetSummary) -> int:
     if summary.companies_failed:
         print(json.dumps({"status": "incomplete", **summary.as_dict()}))
-        print(f"weekly reset failed: {ResetIncompleteError(summary)}", file=sys.stderr)
+        error = ResetIncompleteError(summary)
+        error_reports.capture(error)
+        print(f"weekly reset failed: {error}", file=sys.stderr)
         return 1
     print(json.dumps({"status": "ok", **summary.as_dict()}))
     return 0

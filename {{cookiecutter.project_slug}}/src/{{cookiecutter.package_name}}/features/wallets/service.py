@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ...lib import telemetry
 from .models import BalanceType, TransactionKind, Wallet, WalletTransaction
 
 logger = logging.getLogger(__name__)
@@ -313,6 +314,9 @@ async def _reset(
     )
     log = logger.warning if tally.failures else logger.info
     log("weekly reset finished: %s", summary.as_dict())
+    status = "incomplete" if tally.failures else "complete"
+    telemetry.weekly_reset_duration.record(summary.elapsed_seconds, {"status": status})
+    telemetry.weekly_reset_wallets.add(summary.wallets_reset)
     return summary
 
 

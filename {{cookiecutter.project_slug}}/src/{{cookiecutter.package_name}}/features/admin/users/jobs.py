@@ -9,6 +9,7 @@ from uuid import UUID
 import psycopg
 from arq import Retry
 
+from ....lib import telemetry
 from ....lib.config import Settings
 from ...mail import outbox
 from . import csv_import, csv_processing
@@ -64,6 +65,9 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
             raise
     if outcome.created:  # their invitations, if asked for, are in the outbox
         await outbox.wake(ctx["redis"], settings.queue_name, f"import:{import_id}")
+    for row_outcome in ("created", "skipped", "invalid"):
+        if count := getattr(outcome, row_outcome):
+            telemetry.csv_import_rows.add(count, {"row.outcome": row_outcome})
     return outcome.as_dict()
 
 
