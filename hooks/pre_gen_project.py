@@ -25,6 +25,7 @@ MAX_NAME = 60
 MAX_SLUG = 40
 MAX_PACKAGE = 40
 AUTH_PROVIDERS = ("auth0", "oidc")
+LICENSES = ("MIT", "Apache-2.0", "proprietary")
 # Railway's cron (docs.railway.com/reference/cron-jobs): five numeric fields in UTC, day of
 # week 0-7 (0 and 7 are Sunday), no names, and at least 5 minutes between runs.
 # copier.yml's validator holds the same rules in Jinja; tests/test_answers.py compares them.
@@ -158,6 +159,8 @@ def errors(answers: dict[str, str], reserved: dict[str, Any]) -> list[str]:
             f"auth_provider: '{answers['auth_provider']}' must be one of "
             f"{', '.join(AUTH_PROVIDERS)}"
         )
+    if answers.get("license", "MIT") not in LICENSES:
+        found.append(f"license: '{answers['license']}' must be one of {', '.join(LICENSES)}")
     return found
 
 

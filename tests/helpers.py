@@ -27,6 +27,7 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
         "python_version": "3.11",
         "weekly_reset_schedule": "30 3 * * 0",
         "auth_provider": "oidc",
+        "license": "Apache-2.0",
     },
 }
 
@@ -47,6 +48,7 @@ NAME_EXTREMES: dict[str, dict[str, str]] = {
         "python_version": "3.11",
         "weekly_reset_schedule": "*/15 9-17 * * 1-5",
         "auth_provider": "oidc",
+        "license": "proprietary",
     },
     "shortest-names": {
         "project_name": "Q",

@@ -90,11 +90,12 @@ BAD_ANSWERS = [
     ({"weekly_reset_schedule": "0 0 * * MON"}, "weekly_reset_schedule"),
     ({"weekly_reset_schedule": "*/2 * * * *"}, "weekly_reset_schedule"),
     ({"python_version": "3.10"}, "python_version"),
+    ({"license": "GPL-3.0"}, "license"),
 ]
 # Both tools check a choice themselves, before any of the template's code runs, and both
 # answer a refused one with a traceback (cookiecutter's ValueError, copier's): not fixable
 # from the template without giving up the choice menus.
-TOOL_CHECKED = {"python_version", "auth_provider"}
+TOOL_CHECKED = {"python_version", "auth_provider", "license"}
 
 
 def assert_no_traceback(done: subprocess.CompletedProcess[str], field: str) -> None:

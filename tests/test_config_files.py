@@ -1,20 +1,23 @@
 """The rendered configuration files, checked by the tools that read them.
 
-compose.yaml and the GitHub workflow against their published schemas (check-jsonschema's
-vendored copies, so offline), and every command named in the deploy files against the
+compose.yaml, the GitHub workflow and the Dependabot config against their published
+schemas (check-jsonschema's vendored copies, so offline), .pre-commit-config.yaml with
+pre-commit's own `validate-config`, and every command named in the deploy files against the
 project: renaming a module, an object or a script without updating them fails here.
 """
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .helpers import ANSWER_SETS, check_jsonschema, clean_env, render_cookiecutter, run
+from .helpers import ANSWER_SETS, TOOLS, check_jsonschema, clean_env, render_cookiecutter, run
 from .start_commands import SOURCES, Requirements
 
 PROBE = Path(__file__).with_name("venv_probe.py")
 WORKFLOW = Path(".github") / "workflows" / "ci.yml"
+DEPENDABOT = Path(".github") / "dependabot.yml"
 
 
 @pytest.fixture(scope="module", params=list(ANSWER_SETS))
@@ -28,7 +31,12 @@ def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 
 @pytest.mark.parametrize("name", ANSWER_SETS)
 @pytest.mark.parametrize(
-    ("schema", "path"), [("compose-spec", "compose.yaml"), ("github-workflows", str(WORKFLOW))]
+    ("schema", "path"),
+    [
+        ("compose-spec", "compose.yaml"),
+        ("github-workflows", str(WORKFLOW)),
+        ("dependabot", str(DEPENDABOT)),
+    ],
 )
 def test_matches_its_schema(
     rendered: dict[str, tuple[Path, Path]], name: str, schema: str, path: str
@@ -43,6 +51,7 @@ def test_matches_its_schema(
     [
         ("compose-spec", "compose.yaml", ("services", "api", "restrt")),
         ("github-workflows", str(WORKFLOW), ("jobs", "test", "runs_on")),
+        ("dependabot", str(DEPENDABOT), ("updates", 0, "schedul")),
     ],
 )
 def test_schema_check_catches_a_typo(
@@ -50,7 +59,7 @@ def test_schema_check_catches_a_typo(
     tmp_path: Path,
     schema: str,
     path: str,
-    typo: tuple[str, str, str],
+    typo: tuple[str | int, ...],
 ) -> None:
     project, _ = rendered["default"]
     document = yaml.safe_load((project / path).read_text())
@@ -62,7 +71,41 @@ def test_schema_check_catches_a_typo(
     broken.write_text(yaml.safe_dump(document))
     done = check_jsonschema(schema, broken)
     assert done.returncode == 1
-    assert key in done.stdout
+    assert str(key) in done.stdout
+
+
+def pre_commit_validate(config: Path) -> "subprocess.CompletedProcess[str]":
+    """pre-commit's own check of a config file (its schema: keys, types, required ones)."""
+    return run([str(TOOLS / "pre-commit"), "validate-config", str(config)], cwd=config.parent)
+
+
+@pytest.mark.parametrize("name", ANSWER_SETS)
+def test_pre_commit_config_is_valid(rendered: dict[str, tuple[Path, Path]], name: str) -> None:
+    project, _ = rendered[name]
+    config = project / ".pre-commit-config.yaml"
+    done = pre_commit_validate(config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    entries = [hook["entry"] for hook in yaml.safe_load(config.read_text())["repos"][0]["hooks"]]
+    assert entries == [
+        "uv run --frozen ruff check --fix",
+        "uv run --frozen ruff format",
+        "uv lock --check",
+        "uv run --frozen mypy",
+    ]
+
+
+def test_pre_commit_check_catches_a_typo(
+    rendered: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    project, _ = rendered["default"]
+    document = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    hook = document["repos"][0]["hooks"][0]
+    hook["nmae"] = hook.pop("name")
+    broken = tmp_path / ".pre-commit-config.yaml"
+    broken.write_text(yaml.safe_dump(document))
+    done = pre_commit_validate(broken)
+    assert done.returncode == 1
+    assert "Missing required key: name" in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("source", SOURCES)

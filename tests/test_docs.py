@@ -254,8 +254,8 @@ def is_path(token: str) -> bool:
     return name == "Dockerfile" or bool(EXTENSION.search(name))
 
 
-def problems_in(page: str, root: Path, settings: set[str]) -> list[str]:
-    text = page_text(page)
+def problems_in(page: str, root: Path, settings: set[str], text: str | None = None) -> list[str]:
+    text = page_text(page) if text is None else text
     code = [b.body for b in blocks(text) if b.lang in {"sh", "console"}]
     prose = FENCE.sub("", text)
     inline = INLINE.findall(prose)
@@ -311,6 +311,14 @@ def test_names_in_the_page_exist_in_a_rendered_project(
     root = projects["howtos" if is_howto else "plain"]
     problems = problems_in(page, root, known_settings(root))
     assert not problems, f"{page}:\n" + "\n".join(sorted(set(problems)))
+
+
+def test_names_in_the_generated_architecture_page_exist(projects: dict[str, Path]) -> None:
+    """The generated project's own docs/architecture.md, rendered, names what it has."""
+    root = projects["plain"]
+    text = (root / "docs" / "architecture.md").read_text()
+    problems = problems_in("architecture.md", root, known_settings(root), text=text)
+    assert not problems, "docs/architecture.md:\n" + "\n".join(sorted(set(problems)))
 
 
 # --------------------------------------------------------------------------- how-tos

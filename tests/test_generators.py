@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import ANSWER_SETS, ANSWERS_FILE, LEFTOVER, TEMPLATE, tree
+from .helpers import ANSWER_SETS, ANSWERS_FILE, LEFTOVER, TEMPLATE, cookiecutter, copier, tree
 
 
 @pytest.mark.parametrize("name", ANSWER_SETS)
@@ -47,6 +47,22 @@ def test_custom_answers_reach_the_files(rendered: dict[str, tuple[Path, Path]]) 
     railway = (project / ".railway" / "railway.py").read_text()
     assert answers["weekly_reset_schedule"] in railway
     assert f'"{answers["package_name"]}"' in railway
+    assert 'license = "Apache-2.0"' in pyproject
+    assert "Apache License\n" in (project / "LICENSE").read_text()
+
+
+def test_both_tools_print_the_same_next_steps(tmp_path: Path) -> None:
+    """The project is not a repository yet: both say how to make it one (same words)."""
+    (tmp_path / "cc").mkdir()
+    said = [cookiecutter({}, tmp_path / "cc"), copier({}, tmp_path / "kudos")]
+    hints = []
+    for done in said:
+        assert done.returncode == 0, done.stderr
+        text = done.stdout + done.stderr
+        hints.append(text[text.index("Next: ") :].strip().splitlines()[:3])
+    assert hints[0] == hints[1]
+    assert hints[0][1].strip() == "cd kudos"
+    assert hints[0][2].strip().startswith("git init -b main && git add -A && git commit -m")
 
 
 @pytest.mark.parametrize("name", ANSWER_SETS)

@@ -595,9 +595,8 @@ class ImportExpectation:
 class Expected:
     """The state the domain rules give for the story's steps, computed on its own.
 
-    - A user an admin adds (one by one or from a CSV) gets a wallet holding the company's
-      current weekly allowance: one RESET ledger row from 0.
-    - A user `dev-token` creates has no wallet until the weekly reset (or a credit).
+    - A user an admin adds (one by one or from a CSV) or `dev-token` creates gets a
+      wallet holding the company's current weekly allowance: one RESET ledger row from 0.
     - Changing the allowance changes no balance; it applies from the next reset and to
       users added from then on.
     - A compliment of c coins from s to r: refused when r is not an active user of the
@@ -620,9 +619,6 @@ class Expected:
 
     def by_email(self, email: str) -> Person | None:
         return next((p for p in self.people.values() if p.email == email.lower()), None)
-
-    def signed_up(self, person: Person) -> None:
-        self.people[person.key] = person
 
     def added(self, person: Person) -> None:
         self.people[person.key] = person
@@ -814,7 +810,7 @@ class _Story:
         admin.token = self.stack.dev_token(
             admin.email, "--role", "admin", "--name", admin.name, ttl=self.ttl
         )
-        self.expected.signed_up(admin)
+        self.expected.added(admin)
         me = self.client(admin).get("/me")
         self.check(me["role"] == "admin" and me["email"] == admin.email, f"GET /me: {me}")
         admin.id = me["id"]

@@ -2,8 +2,12 @@
 
 Each test session creates its own database (dropped at the end) and its own queue
 name, so parallel runs on one machine do not collide. Point the tests elsewhere with
-TEST_POSTGRES_URL (any database on the server; it is only used to create the test
-one) and TEST_REDIS_URL.
+TEST_POSTGRES_URL (any database on the server: only its server is used, through the
+`postgres` maintenance database, to create and drop the test one; the development
+database is never opened) and TEST_REDIS_URL (default Redis database 15, not the
+development stack's 0). The keys a session writes under its queue name (the queue, the
+worker's health check) are deleted when it ends, and `redis_left_clean` fails the
+session when any remain; arq's own keys (results, in-progress markers) expire by themselves.
 """
 
 import contextlib
@@ -37,13 +41,15 @@ from .factories import Db
 from .tokens import AUDIENCE, ISSUER, JwksServer, SigningKey, claims_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-POSTGRES_URL = (
+SERVER_URL = (
     os.environ.get("TEST_POSTGRES_URL")
     or os.environ.get("DATABASE_URL")
     or "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+# Arq's keys are not namespaced by the queue name: the tests keep to a database of their own.
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 RUN_ID = uuid.uuid4().hex[:8]
+QUEUE_NAME = f"{{ cookiecutter.project_slug }}-test-{RUN_ID}"
 TABLES = (
     "companies, users, wallets, wallet_transactions, weekly_reset_runs, compliments,"
     " csv_imports, csv_import_chunks, csv_import_errors, compliment_idempotency_keys,"
@@ -62,6 +68,11 @@ def libpq_url(url: str) -> str:
 def with_database(url: str, name: str) -> str:
     base, _, _ = libpq_url(url).partition("?")
     return base.rsplit("/", 1)[0] + "/" + name
+
+
+# The server's maintenance database: creating and dropping the test database never
+# connects to the one DATABASE_URL names (the development database).
+POSTGRES_URL = with_database(SERVER_URL, "postgres")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -139,7 +150,7 @@ def settings(database_url: str, jwks_server: JwksServer) -> Settings:
         environment="test",
         database_url=database_url,
         redis_url=REDIS_URL,
-        queue_name=f"{{ cookiecutter.project_slug }}-test-{RUN_ID}",
+        queue_name=QUEUE_NAME,
         auth0_domain=None,
         auth_issuer=ISSUER,
         auth_audience=AUDIENCE,
@@ -184,6 +195,32 @@ def clean_tables(database_url: str) -> None:
     """Every test starts from empty tables (committed data, so subprocesses see it)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+
+
+def run_keys(client: redis.Redis, before: set[bytes]) -> set[bytes]:
+    """The keys this session wrote under its own queue name (the queue, the worker's
+    health check), new since it started. Arq's own `arq:*` keys are not namespaced, so
+    another session on the same Redis database could own them: they are left to expire."""
+    return {
+        key for key in client.scan_iter(match=f"{QUEUE_NAME}*", count=1000) if key not in before
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_left_clean() -> Iterator[None]:
+    """Scans Redis before and after the session: what the session wrote is deleted, and
+    the session fails if any of it remains (a job still queued, a key written after)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    before = set(client.scan_iter(count=1000))
+    yield
+    try:
+        written = run_keys(client, before)
+        if written:
+            client.delete(*written)
+        left = run_keys(client, before)
+        assert not left, f"the tests left keys in Redis: {sorted(left)[:10]}"
+    finally:
+        client.close()
 
 
 @pytest.fixture(autouse=True)

@@ -380,7 +380,9 @@ async def test_dev_token_signs_in_locally_without_a_provider(
         env, "--email", "Bia@Acme.example", "--role", "admin", "--keys-dir", str(keys)
     )
     assert first.returncode == 0, first.stderr
-    assert "created user bia@acme.example" in first.stderr
+    assert "created user bia@acme.example (admin" in first.stderr
+    assert "created company Acme (acme.example" in first.stderr
+    assert "with a wallet of 100 coins and its first ledger row" in first.stderr
     assert (keys / "private.pem").stat().st_mode & 0o777 == 0o600
     key_before = (keys / "private.pem").read_bytes()
 
@@ -389,11 +391,16 @@ async def test_dev_token_signs_in_locally_without_a_provider(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.get("/me", headers=auth(first.stdout.strip()))
+            wallet = await client.get("/me/wallet", headers=auth(first.stdout.strip()))
     assert response.status_code == 200, response.text
     assert response.json()["email"] == "bia@acme.example"
     assert response.json()["role"] == "admin"
     row = db.execute("SELECT email_domain FROM companies").fetchall()
     assert row == [("acme.example",)]
+    # What a user added by an admin has: a wallet holding the allowance, its ledger row.
+    assert wallet.json()["compliment_balance"] == 100, wallet.text
+    ledger = db.execute("SELECT kind, amount, new_balance FROM wallet_transactions").fetchall()
+    assert [(str(kind), amount, new) for kind, amount, new in ledger] == [("RESET", 100, 100)]
 
     # Second run: same key, same user, no new rows.
     again = _dev_token(env, "--email", "bia@acme.example", "--keys-dir", str(keys))

@@ -350,3 +350,27 @@ async def test_the_email_claims_are_configurable(
     response = await namespaced_api.get("/me", headers=namespaced)
     assert response.status_code == 200, response.text
     assert linked_sub(db, ana) == "idp|ana"
+
+
+async def test_a_first_sign_in_by_sending_a_compliment_links_and_sends(
+    api: httpx.AsyncClient, db: Db, signing_key: SigningKey
+) -> None:
+    # POST /compliments runs its session in autocommit (no transaction, no savepoint):
+    # the link is one statement there too, and a refused one changes nothing.
+    acme = f.company(db, "Acme")
+    ana, bruno = f.user(db, acme, "ana@acme.example"), f.user(db, acme, "bruno@acme.example")
+    f.fund(db, ana, 50)
+    body = {"receiver_id": str(bruno), "coins": 10, "message": "Welcome aboard, Bruno!"}
+
+    sent = await api.post(
+        "/compliments", json=body, headers=first_sign_in(signing_key, "idp|ana", "ana@acme.example")
+    )
+    assert sent.status_code == 201, sent.text
+    assert linked_sub(db, ana) == "idp|ana"
+    assert f.balances(db, ana) == (40, 0)
+    impostor = first_sign_in(signing_key, "other-idp|ana", "ana@acme.example")
+    refused = await api.post("/compliments", json=body, headers=impostor)
+    assert_refused(refused, "email_already_linked", "already linked")
+    assert linked_sub(db, ana) == "idp|ana"
+    assert f.balances(db, ana) == (40, 0)
+    assert f.ledger_problems(db) == []

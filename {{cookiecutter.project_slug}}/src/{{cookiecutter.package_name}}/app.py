@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queue = create_queue(settings)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
+        app.state.autocommit_session_factory = create_session_factory(engine, autocommit=True)
         app.state.queue = queue
         try:
             yield

@@ -1,4 +1,4 @@
-"""Commands: `create-company` (the first admin) and `dev-token` (a local sign-in).
+"""Commands: `create-company` (the first admin), `dev-token` (a local sign-in), `dev`.
 
 `create-company` adds a company and its first admin, in one transaction: how a new
 deployment (or a new tenant) gets its first user. The admin has no identity provider
@@ -15,6 +15,12 @@ AUTH_AUDIENCE. The api accepts it when started with
 `AUTH_JWKS_URL=file:.dev-keys/jwks.json` (see `.env.example`).
 
 `dev-token` runs only with ENVIRONMENT=development or test (unset means production).
+
+`dev` runs the development stack: it checks that Postgres and Redis answer (naming the
+one that does not and how to get it), creates the database when it is missing, applies
+the migrations, makes the local signing key, then runs the processes of `Procfile.dev`
+(the api with reload and the worker) with honcho, every line prefixed with its process,
+until Ctrl-C (or one of them exiting) stops them all.
 """
 
 import argparse
@@ -23,6 +29,7 @@ import base64
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from pydantic import ValidationError
+from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
@@ -48,6 +56,14 @@ from .lib.database import create_session_factory, engine_scope
 from .lib.errors import AppError
 
 DEFAULT_KEYS_DIR = Path(".dev-keys")
+PROCFILE = Path("Procfile.dev")
+# How to get a server that does not answer, in one line.
+INSTALL_HINTS = {
+    "Postgres": "sudo apt install postgresql (Debian/Ubuntu), "
+    "brew install postgresql@17 && brew services start postgresql@17 (macOS)",
+    "Redis": "sudo apt install redis-server (Debian/Ubuntu), "
+    "brew install redis && brew services start redis (macOS)",
+}
 PRIVATE_KEY_FILE = "private.pem"
 JWKS_FILE = "jwks.json"
 
@@ -95,7 +111,12 @@ def jwks_path(url: str) -> Path | None:
 
 
 async def ensure_user(settings: Settings, email: str, role: Role | None, name: str | None) -> User:
-    """The user with this email, created (with its company) when missing, linked to a subject."""
+    """The user with this email, created (with its company) when missing, linked to a subject.
+
+    Made by the services the api uses: a new company and user are exactly what
+    `create-company` and `POST /admin/users` make (a wallet holding the allowance and its
+    first ledger row). What it creates or changes is said on stderr.
+    """
     domain = domain_of(email)
     async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
         user = (await session.exec(select(User).where(col(User.email) == email))).first()
@@ -104,18 +125,28 @@ async def ensure_user(settings: Settings, email: str, role: Role | None, name: s
             owner = await company_owning(session, domain)
             company = None if owner is None else await session.get(Company, owner)
             if company is None:
-                company = Company(name=domain.split(".")[0].title(), email_domain=domain)
-                session.add(company)
-                await session.flush()
-                print(f"dev-token: created company {company.name} ({domain})", file=sys.stderr)
-            user = User(
-                company_id=company.id,
-                email=email,
+                company = await create_company(
+                    session, name=company_name(domain), email_domain=domain
+                )
+                print(
+                    f"dev-token: created company {company.name} ({domain}, id {company.id}, "
+                    f"weekly allowance {company.weekly_renewal_amount})",
+                    file=sys.stderr,
+                )
+            created = await create_user(
+                session,
+                company,
                 name=name or email.split("@")[0].replace(".", " ").title(),
+                email=email,
                 role=role or Role.employee,
             )
-            session.add(user)
-            print(f"dev-token: created user {email} ({user.role})", file=sys.stderr)
+            user = created.user
+            print(
+                f"dev-token: created user {user.email} ({user.role}, id {user.id}) in "
+                f"{company.name}, with a wallet of {company.weekly_renewal_amount} coins "
+                "and its first ledger row",
+                file=sys.stderr,
+            )
         elif role is not None and user.role != role:
             user.role = role
             print(f"dev-token: {email} is now {role}", file=sys.stderr)
@@ -129,6 +160,11 @@ async def ensure_user(settings: Settings, email: str, role: Role | None, name: s
                 file=sys.stderr,
             )
         return user
+
+
+def company_name(domain: str) -> str:
+    """`acme.example` -> `Acme`; padded to the 2 characters a company name needs."""
+    return domain.split(".")[0].replace("-", " ").title().ljust(2, ".")
 
 
 def mint(
@@ -176,6 +212,8 @@ def dev_token(args: argparse.Namespace) -> int:
     role = Role(args.role) if args.role else None
     try:
         user = asyncio.run(ensure_user(settings, email, role, args.name))
+    except AppError as exc:
+        raise CommandError(str(exc)) from exc
     except (SQLAlchemyError, OSError) as exc:
         raise database_error(exc) from exc
     print(mint(key, kid, issuer=auth.issuer, audience=auth.audience, user=user, ttl=args.ttl))
@@ -240,13 +278,100 @@ def create_company_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def unreachable(server: str, where: str, exc: Exception) -> CommandError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return CommandError(
+        f"{server} does not answer at {where} ({first}). Start it: "
+        f"{INSTALL_HINTS[server]}, or `docker compose up -d postgres redis`"
+    )
+
+
+def prepare_database(database_url: str) -> None:
+    """Create the database when the server has none of that name, then migrate it."""
+    import psycopg
+    from psycopg import sql
+
+    url = make_url(database_url)
+    name = url.database or "postgres"
+    server = url.set(drivername="postgresql", database="postgres")
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    try:
+        with psycopg.connect(
+            server.render_as_string(hide_password=False), autocommit=True, connect_timeout=3
+        ) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if found is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                print(f"dev: created the database {name}", file=sys.stderr)
+    except psycopg.OperationalError as exc:
+        raise unreachable("Postgres", where, exc) from exc
+    except psycopg.Error as exc:
+        raise CommandError(f"database: {type(exc).__name__}: {exc}") from exc
+    migrated = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], check=False)
+    if migrated.returncode != 0:
+        raise CommandError("`alembic upgrade head` failed (its output is above)")
+
+
+def check_redis(redis_url: str) -> None:
+    import redis
+
+    parts = urlsplit(redis_url)
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise unreachable("Redis", where, exc) from exc
+    finally:
+        client.close()
+
+
+def dev_stack(args: argparse.Namespace) -> int:
+    from honcho.environ import parse_procfile
+    from honcho.manager import Manager
+
+    settings = load_settings()
+    if not settings.is_development:
+        raise CommandError("the development stack needs ENVIRONMENT=development (see .env.example)")
+    if not PROCFILE.is_file():
+        raise CommandError(f"no {PROCFILE} here: run it from the project folder")
+    check_redis(settings.redis_url)
+    prepare_database(settings.database_url)
+    try:
+        jwks_url = settings.auth_settings().jwks_url
+    except AuthConfigError as exc:
+        raise CommandError(f"{exc} (see .env.example)") from exc
+    if jwks_path(jwks_url) == (DEFAULT_KEYS_DIR / JWKS_FILE).resolve():
+        # The api reads the key set on its first request: make it exist before then.
+        load_or_create_key(DEFAULT_KEYS_DIR)
+    manager = Manager()
+    # The processes' commands come from this environment's bin (`uv run` or not).
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "PORT": str(args.port), "PYTHONUNBUFFERED": "1"}
+    for name, command in parse_procfile(PROCFILE.read_text()).processes.items():
+        manager.add_process(name, command, env=env)
+    print(
+        f"dev: api on http://127.0.0.1:{args.port} (/docs), worker on {settings.queue_name}; "
+        "Ctrl-C stops both",
+        file=sys.stderr,
+    )
+    manager.loop()
+    code: int = manager.returncode or 0
+    # Ctrl-C (or SIGTERM) is how the stack is meant to stop.
+    return 0 if code in {130, 143} else code
+
+
+# The module's docstring, by paragraph: the commands' descriptions.
+HELP = (__doc__ or "").split("\n\n") + [""] * 5
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m {{ cookiecutter.package_name }}.cli")
     commands = root.add_subparsers(dest="command", required=True)
     company = commands.add_parser(
         "create-company",
         help="add a company and its first admin",
-        description=__doc__.split("\n\n", 2)[1] if __doc__ else None,
+        description=HELP[1],
     )
     company.add_argument("--name", required=True, help="the company's name")
     company.add_argument("--domain", required=True, help="its email domain, e.g. acme.example")
@@ -259,7 +384,7 @@ def parser() -> argparse.ArgumentParser:
     token = commands.add_parser(
         "dev-token",
         help="print a locally signed token for a user (created if missing)",
-        description=__doc__.split("\n\n", 2)[2] if __doc__ else None,
+        description="\n\n".join(HELP[2:4]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     token.add_argument("--email", required=True)
@@ -268,6 +393,13 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid")
     token.add_argument("--keys-dir", type=Path, default=DEFAULT_KEYS_DIR)
     token.set_defaults(handler=dev_token)
+    stack = commands.add_parser(
+        "dev",
+        help="run the api (with reload) and the worker locally, after migrating",
+        description=HELP[4],
+    )
+    stack.add_argument("--port", type=int, default=8000, help="the api's port (default 8000)")
+    stack.set_defaults(handler=dev_stack)
     return root
 
 

@@ -42,8 +42,14 @@ def session_limits(settings: Settings) -> str:
     return " ".join(f"-c {name}={round(seconds * 1000)}" for name, seconds in limits.items())
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def create_session_factory(
+    engine: AsyncEngine, *, autocommit: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`'s pool. With `autocommit`, every statement is its own
+    transaction (no BEGIN or COMMIT sent): for work that is one statement, whose row
+    locks are then held only while it runs, not for another round trip to COMMIT."""
+    bind = engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
+    return async_sessionmaker(bind, class_=AsyncSession, expire_on_commit=False)
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ Kept apart from lib/database.py so that the worker and cron processes never impo
 from collections.abc import AsyncIterator
 
 from arq.connections import ArqRedis
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,19 +14,39 @@ from .config import Settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request, from the app's session factory."""
-    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    """One session per request, from the app's session factory (the autocommit one for
+    a route that asks for it with `Autocommit`). Nothing is taken from the pool until
+    the session's first statement."""
+    autocommit = getattr(request.state, "autocommit", False)
+    state = request.app.state
+    factory: async_sessionmaker[AsyncSession] = (
+        state.autocommit_session_factory if autocommit else state.session_factory
+    )
     async with factory() as session:
         yield session
 
 
-def get_app_settings(request: Request) -> Settings:
+async def _autocommit(request: Request) -> None:
+    request.state.autocommit = True
+
+
+# In a route's `dependencies` (resolved before its parameters, so before the caller is
+# looked up): the request's session runs each statement in its own transaction. Only
+# for a route whose writes are each one statement, the send of a compliment: its
+# wallet locks are then released the moment the statement ends, and the request saves
+# the BEGIN and COMMIT round trips. Its caller lookup needs no transaction either.
+Autocommit = Depends(_autocommit)
+
+
+# The dependencies are `async def` even when they await nothing: FastAPI runs a plain
+# `def` dependency in a worker thread, a hop per request that costs more than the call.
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_queue(request: Request) -> ArqRedis:
+async def get_queue(request: Request) -> ArqRedis:
     """The app's job queue (Redis, through arq), to hand work to the worker."""
     queue: ArqRedis = request.app.state.queue
     return queue

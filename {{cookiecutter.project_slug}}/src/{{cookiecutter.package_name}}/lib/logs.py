@@ -7,10 +7,11 @@ and the trace and span ids when tracing is on (lib/telemetry.py).
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from . import context, telemetry
-from .config import Settings
+from .config import Settings, get_settings
 
 _make_record = logging.getLogRecordFactory()
 IDS = ("request_id", "job_id", "trace_id", "span_id")
@@ -48,13 +49,27 @@ class TextFormatter(logging.Formatter):
         return f"{line} [{' '.join(ids)}]" if ids else line
 
 
+def formatter_for(settings: Settings) -> logging.Formatter:
+    if settings.environment == "production":
+        return JsonFormatter()
+    return TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configured_formatter() -> logging.Formatter:
+    """The formatter of the configured environment, for LOG_CONFIG (`"()"`)."""
+    return formatter_for(get_settings())
+
+
+# The same format for what uvicorn's reloader and arq log before the app or the worker
+# configures logging: `uvicorn --log-config src/.../lib/log_config.json`,
+# `arq --custom-log-dict <package>.lib.logs.LOG_CONFIG` (Procfile.dev).
+LOG_CONFIG: dict[str, Any] = json.loads(Path(__file__).with_name("log_config.json").read_text())
+
+
 def configure_logging(settings: Settings) -> None:
     logging.setLogRecordFactory(record_with_ids)
     handler = logging.StreamHandler()
-    if settings.environment == "production":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter_for(settings))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

@@ -16,7 +16,9 @@ class PageParams(BaseModel):
     offset: int
 
 
-def _page_params(
+# `async`, like every dependency here: FastAPI runs a plain `def` one in a thread, a
+# hop that costs more than the function.
+async def _page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
     offset: Annotated[
         int, Query(ge=0, le=MAX_OFFSET, description="Items to skip (at most 10,000)")

@@ -1,5 +1,6 @@
 """The tenant root: every other row belongs to exactly one company."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -57,3 +58,16 @@ class CompanyDomain(SQLModel, table=True):
     domain: str = Field(primary_key=True, max_length=DOMAIN_MAX_LENGTH)
     company_id: UUID = Field(foreign_key="companies.id")
     created_at: datetime | None = timestamp_field()
+
+
+@dataclass(frozen=True)
+class CompanySnapshot:
+    """A company as read with its caller (users/service.py `sign_in`): plain values, no
+    ORM object. The services that take a `Company` take this too."""
+
+    id: UUID
+    name: str
+    email_domain: str
+    is_active: bool
+    weekly_renewal_amount: int
+    timezone: str

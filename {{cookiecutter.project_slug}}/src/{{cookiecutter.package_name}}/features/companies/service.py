@@ -13,7 +13,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ...lib.errors import ConflictError, DomainRuleError, NotFoundError
 from ..users.models import User
 from .domains import is_domain, normalize_domain
-from .models import MAX_WEEKLY_AMOUNT, MIN_WEEKLY_AMOUNT, Company, CompanyDomain
+from .models import (
+    MAX_WEEKLY_AMOUNT,
+    MIN_WEEKLY_AMOUNT,
+    Company,
+    CompanyDomain,
+    CompanySnapshot,
+)
 
 # Domains one company may own (its primary one included): enough for a group of brands,
 # few enough that one tenant cannot squat on a registry's worth of names.
@@ -131,7 +137,9 @@ class OwnedDomain:
     created_at: datetime | None
 
 
-async def list_domains(session: AsyncSession, company: Company) -> list[OwnedDomain]:
+async def list_domains(
+    session: AsyncSession, company: Company | CompanySnapshot
+) -> list[OwnedDomain]:
     """The company's domains, the primary one first, with how many users each has."""
     users = (
         select(func.count())
@@ -154,7 +162,9 @@ async def list_domains(session: AsyncSession, company: Company) -> list[OwnedDom
     ]
 
 
-async def add_domain(session: AsyncSession, company: Company, domain: str) -> OwnedDomain:
+async def add_domain(
+    session: AsyncSession, company: Company | CompanySnapshot, domain: str
+) -> OwnedDomain:
     """Give the company one more domain; its users may then have addresses there.
 
     A domain belongs to at most one company: one another company owns is refused (409
@@ -194,7 +204,9 @@ def _taken_elsewhere(domain: str) -> DomainTakenError:
     )
 
 
-async def remove_domain(session: AsyncSession, company: Company, domain: str) -> None:
+async def remove_domain(
+    session: AsyncSession, company: Company | CompanySnapshot, domain: str
+) -> None:
     """Take a domain from the company; refused while any of its users has an address there.
 
     Refused for the primary domain (422 `primary_domain`) and while users (active or

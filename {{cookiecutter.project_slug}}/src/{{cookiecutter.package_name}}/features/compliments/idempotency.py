@@ -1,22 +1,25 @@
 """Idempotency keys of `POST /compliments`: a retry moves no coins twice.
 
-A key is claimed at the start of the compliment's transaction and filled in with the
-first answer before it commits, so the key and the compliment commit together or not
-at all. A concurrent request with the same key waits on the claim (the primary key's
-unique index), then replays the committed answer; when the first one failed (an
-insufficient balance, a deadlock given up), nothing was kept and the retry runs again.
+The send statement (service.py) keeps the key with the first answer, so the key and the
+compliment commit together or not at all, and does nothing when the sender already has
+the key. A concurrent request with the same key waits for the first (the sender's
+wallet lock, or the key's primary key), fails on the key when the first commits, and
+then replays the committed answer; when the first one was refused (an insufficient
+balance, a deadlock given up), nothing was kept and the retry runs again.
 Keys are deleted by the worker's hourly purge once older than the retention setting.
 """
 
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from psycopg.errors import UniqueViolation
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,62 +47,41 @@ def fingerprint(receiver_id: UUID, coins: int, message: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_CLAIM = text("""
-    INSERT INTO compliment_idempotency_keys (sender_id, key, fingerprint)
-    VALUES (:sender_id, :key, :fingerprint)
-    ON CONFLICT (sender_id, key) DO NOTHING
-    RETURNING true
-""")
+@dataclass(frozen=True)
+class Key:
+    """A request's `Idempotency-Key` and the fingerprint of its body."""
+
+    key: str
+    fingerprint: str
+
 
 _STORED = text("""
     SELECT fingerprint, response FROM compliment_idempotency_keys
     WHERE sender_id = :sender_id AND key = :key
 """)
 
-_FILL = text("""
-    UPDATE compliment_idempotency_keys
-    SET compliment_id = :compliment_id, response = :response
-    WHERE sender_id = :sender_id AND key = :key
-""").bindparams(bindparam("response", type_=JSONB))
+_PRIMARY_KEY = "pk_compliment_idempotency_keys"
 
 
-async def claim(
-    conn: AsyncConnection, sender_id: UUID, key: str, request_fingerprint: str
-) -> dict[str, Any] | None:
-    """Claim the key in the caller's transaction: None when it is ours (go on and fill
-    it), or the stored first answer to replay. Waits while another transaction holds it.
+def taken(exc: IntegrityError) -> bool:
+    """Whether the send failed because another request kept this key first."""
+    orig = exc.orig
+    return isinstance(orig, UniqueViolation) and orig.diag.constraint_name == _PRIMARY_KEY
+
+
+async def stored(conn: AsyncConnection, sender_id: UUID, key: Key) -> dict[str, Any] | None:
+    """The first answer kept with the sender's key, to replay; None when the key is free.
     Raises IdempotencyKeyReusedError when the key was used with another body."""
-    params = {"sender_id": sender_id, "key": key, "fingerprint": request_fingerprint}
-    # Twice at most: a key purged between the conflict and the read is simply free again.
-    for _ in range(2):
-        if (await conn.execute(_CLAIM, params)).first() is not None:
-            return None
-        # READ COMMITTED: this statement sees what the conflicting transaction committed.
-        stored = (await conn.execute(_STORED, params)).first()
-        if stored is None:
-            continue
-        if stored.fingerprint != request_fingerprint:
-            raise IdempotencyKeyReusedError(
-                "this Idempotency-Key was already used with another request body;"
-                " use a new key for a new compliment",
-            )
-        response: dict[str, Any] = stored.response
-        return response
-    raise RuntimeError(f"idempotency key of sender {sender_id} neither claimed nor found")
-
-
-async def fill(
-    conn: AsyncConnection,
-    sender_id: UUID,
-    key: str,
-    compliment_id: UUID,
-    response: dict[str, Any],
-) -> None:
-    """Store the first answer on the claimed key, before the transaction commits."""
-    await conn.execute(
-        _FILL,
-        {"sender_id": sender_id, "key": key, "compliment_id": compliment_id, "response": response},
-    )
+    row = (await conn.execute(_STORED, {"sender_id": sender_id, "key": key.key})).first()
+    if row is None:
+        return None
+    if row.fingerprint != key.fingerprint:
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was already used with another request body;"
+            " use a new key for a new compliment",
+        )
+    response: dict[str, Any] = row.response
+    return response
 
 
 _PURGE = text("""

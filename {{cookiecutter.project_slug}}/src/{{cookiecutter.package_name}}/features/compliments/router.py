@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ...lib.dependencies import get_session
+from ...lib.dependencies import Autocommit, get_session
 from ...lib.errors import error_responses
 from ...lib.pagination import Page, PageQuery
 from ..users.dependencies import Caller, require
@@ -39,6 +39,8 @@ IdempotencyKey = Annotated[
     "/compliments",
     response_model=ComplimentOut,
     status_code=status.HTTP_201_CREATED,
+    # The send is one statement: no transaction around it (lib/dependencies.py).
+    dependencies=[Autocommit],
     summary="Send a compliment",
     description=(
         "Moves `coins` from the caller's compliment balance to the receiver's redeemable "

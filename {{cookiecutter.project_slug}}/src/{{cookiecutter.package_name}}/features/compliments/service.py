@@ -5,7 +5,7 @@ Sending moves coins in one transaction: a conditional debit of the sender's allo
 two ledger rows and the compliment row. The two wallet rows are always locked in the
 same order (by user id), so two people complimenting each other at once cannot
 deadlock; a deadlock with another writer (the weekly reset) is retried. With an
-idempotency key, the key is claimed first in the same transaction (idempotency.py).
+idempotency key, the key is kept by the same statement (idempotency.py).
 """
 
 import logging
@@ -17,13 +17,13 @@ from uuid import UUID
 from psycopg.errors import DeadlockDetected
 from pydantic import TypeAdapter
 from sqlalchemy import or_, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ...lib.errors import ConflictError, DomainRuleError, NotFoundError
+from ...lib.errors import AppError, ConflictError, DomainRuleError, NotFoundError
 from ..users.models import User
 from . import idempotency
 from .models import (
@@ -104,10 +104,12 @@ async def send_compliment(
 ) -> SentCompliment:
     """Send `coins` from the sender's allowance to a colleague, with a message.
 
-    Commits on `session` (rolling back whatever it held on failure). Raises NotFoundError
-    when the receiver is not a user of `company_id` (whether they exist elsewhere is not
-    revealed), DomainRuleError for a broken rule, InsufficientBalanceError when the
-    sender's allowance (or wallet) cannot cover `coins`.
+    Commits on `session` (rolling back whatever it held on failure). The send is one
+    statement: on a session in autocommit (lib/dependencies.py `Autocommit`, as the api
+    runs it) it is its own transaction, and the wallets' locks are released the moment
+    it ends. Raises NotFoundError when the receiver is not a user of `company_id`
+    (whether they exist elsewhere is not revealed), DomainRuleError for a broken rule,
+    InsufficientBalanceError when the sender's allowance (or wallet) cannot cover `coins`.
 
     With `idempotency_key`, a sender's second request with that key returns the first
     one's compliment (`replayed`) and moves nothing; with another body it raises
@@ -115,21 +117,29 @@ async def send_compliment(
     refusal the same key runs again.
     """
     message = check_compliment(sender_id, receiver_id, coins, message)
-    request = ""
+    key = None
     if idempotency_key is not None:
-        request = idempotency.fingerprint(receiver_id, coins, message)
+        key = idempotency.Key(idempotency_key, idempotency.fingerprint(receiver_id, coins, message))
     for attempt in range(1, attempts + 1):
         try:
             conn = await session.connection()
-            if idempotency_key is not None:
-                stored = await idempotency.claim(conn, sender_id, idempotency_key, request)
+            try:
+                sent = await _send_once(
+                    conn, company_id, sender_id, receiver_id, coins, message, key
+                )
+            except (AppError, IntegrityError) as exc:
+                if key is None or (isinstance(exc, IntegrityError) and not idempotency.taken(exc)):
+                    raise
+                # The key was kept already (by a request committed before or meanwhile)
+                # or this one was refused: the key's answer, if any, is the answer.
+                await session.rollback()
+                stored = await idempotency.stored(await session.connection(), sender_id, key)
+                await session.rollback()
                 if stored is not None:
-                    await session.rollback()  # nothing was written
                     return replace(_STORED_ANSWER.validate_python(stored), replayed=True)
-            sent = await _send_once(conn, company_id, sender_id, receiver_id, coins, message)
-            if idempotency_key is not None:
-                answer = _STORED_ANSWER.dump_python(sent, mode="json", exclude={"replayed"})
-                await idempotency.fill(conn, sender_id, idempotency_key, sent.id, answer)
+                if isinstance(exc, IntegrityError):
+                    continue  # purged since: the key is free again
+                raise
             await session.commit()
             return sent
         except DBAPIError as exc:
@@ -140,7 +150,7 @@ async def send_compliment(
         except Exception:
             await session.rollback()
             raise
-    raise AssertionError("unreachable")
+    raise RuntimeError(f"compliment of sender {sender_id} not sent in {attempts} attempts")
 
 
 # The whole send as one statement (one round trip where it took seven). `people` checks
@@ -152,14 +162,21 @@ async def send_compliment(
 # ledger rows (debit first) follow from what it returned. The final row per person says
 # what was found, so the caller can name the refusal; a receiver without a wallet yet
 # gets one and the statement runs again.
-SEND_STATEMENT = text("""
+#
+# With an idempotency key (SEND_WITH_KEY_STATEMENT), nothing is locked when the sender
+# already has that key, and the key is kept with the compliment and its answer in the
+# same statement: a sent compliment and its key commit together, a refusal keeps no
+# key. Two requests with one key at once: the second waits for the first's row lock
+# (same sender) or its key, and fails on the key's primary key when the first commits,
+# moving nothing; it then replays the first's answer (idempotency.py).
+_SEND = """
     WITH people AS MATERIALIZED (
         SELECT id, name, is_active FROM users
         WHERE company_id = :company_id AND id IN (:sender_id, :receiver_id)
     ), locked AS MATERIALIZED (
         SELECT w.id, w.user_id, w.compliment_balance FROM wallets AS w
         WHERE w.user_id IN (:sender_id, :receiver_id)
-          AND (SELECT count(*) FROM people WHERE is_active) = 2
+          AND (SELECT count(*) FROM people WHERE is_active) = 2{key_free}
         ORDER BY w.user_id
         FOR UPDATE OF w
     ), moved AS (
@@ -203,13 +220,35 @@ SEND_STATEMENT = text("""
             WHERE m.user_id = :receiver_id
         ) AS e
         ORDER BY e.n
-    )
+    ){key_kept}
     SELECT p.id, p.name, p.is_active, l.id IS NOT NULL AS has_wallet,
            c.id AS compliment_id, c.created_at
     FROM people AS p
     LEFT JOIN locked AS l ON l.user_id = p.id
     LEFT JOIN compliment AS c ON true
-""")
+"""
+
+# The answer kept with the key: SentCompliment's JSON form (_STORED_ANSWER), built here.
+_KEY_KEPT = """, kept AS (
+        INSERT INTO compliment_idempotency_keys
+            (sender_id, key, fingerprint, compliment_id, response)
+        SELECT :sender_id, :key, :fingerprint, c.id, jsonb_build_object(
+                   'id', c.id,
+                   'sender', jsonb_build_object('id', s.id, 'name', s.name),
+                   'receiver', jsonb_build_object('id', r.id, 'name', r.name),
+                   'coins', CAST(:coins AS int), 'message', CAST(:message AS text),
+                   'created_at', c.created_at)
+        FROM compliment AS c
+        JOIN people AS s ON s.id = :sender_id
+        JOIN people AS r ON r.id = :receiver_id
+    )"""
+
+_KEY_FREE = """
+          AND NOT EXISTS (SELECT 1 FROM compliment_idempotency_keys
+                          WHERE sender_id = :sender_id AND key = :key)"""
+
+SEND_STATEMENT = text(_SEND.format(key_free="", key_kept=""))
+SEND_WITH_KEY_STATEMENT = text(_SEND.format(key_free=_KEY_FREE, key_kept=_KEY_KEPT))
 
 _CREATE_WALLET = text("""
     INSERT INTO wallets (user_id) VALUES (:user_id) ON CONFLICT (user_id) DO NOTHING
@@ -223,8 +262,9 @@ async def _send_once(
     receiver_id: UUID,
     coins: int,
     message: str,
+    key: idempotency.Key | None,
 ) -> SentCompliment:
-    params = {
+    params: dict[str, object] = {
         "company_id": company_id,
         "sender_id": sender_id,
         "receiver_id": receiver_id,
@@ -233,9 +273,13 @@ async def _send_once(
         "sent_reason": SENT_REASON,
         "received_reason": RECEIVED_REASON,
     }
+    statement = SEND_STATEMENT
+    if key is not None:
+        statement = SEND_WITH_KEY_STATEMENT
+        params.update(key=key.key, fingerprint=key.fingerprint)
     # Twice at most: the second time the receiver has a wallet.
     for _ in range(2):
-        people = {row.id: row for row in await conn.execute(SEND_STATEMENT, params)}
+        people = {row.id: row for row in await conn.execute(statement, params)}
         if receiver_id not in people:
             raise NotFoundError("no colleague with this id", code="receiver_not_found")
         if sender_id not in people:

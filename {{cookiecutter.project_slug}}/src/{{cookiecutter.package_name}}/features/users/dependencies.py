@@ -23,16 +23,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ...lib.auth import Claims, forbidden, token_claims, unauthorized
 from ...lib.config import Settings
 from ...lib.dependencies import get_app_settings, get_session
-from ..companies.models import Company
+from ..companies.models import CompanySnapshot
 from . import service
-from .models import Role, User
+from .models import Role, UserSnapshot
 from .permissions import Permission, has_permission
 
 
 @dataclass(frozen=True)
 class Caller:
-    user: User
-    company: Company
+    user: UserSnapshot
+    company: CompanySnapshot
 
     @property
     def user_id(self) -> UUID:
@@ -44,7 +44,7 @@ class Caller:
 
     @property
     def role(self) -> Role:
-        return Role(self.user.role)
+        return self.user.role
 
     def can(self, permission: Permission) -> bool:
         return has_permission(self.role, permission)

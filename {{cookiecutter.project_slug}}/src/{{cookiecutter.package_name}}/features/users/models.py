@@ -1,5 +1,6 @@
 """People of a company. `auth_sub` links a row to the identity provider's subject."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
@@ -69,3 +70,17 @@ class User(SQLModel, table=True):
     )
     auth_sub: str | None = Field(default=None, max_length=AUTH_SUB_MAX_LENGTH, unique=True)
     created_at: datetime | None = timestamp_field()
+
+
+@dataclass(frozen=True)
+class UserSnapshot:
+    """A user as read with their company for a request's caller (service.py `sign_in`):
+    plain values, no ORM object."""
+
+    id: UUID
+    company_id: UUID
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    auth_sub: str | None

@@ -7,23 +7,24 @@ one transaction.
 """
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from uuid import UUID
 
 from psycopg.errors import ForeignKeyViolation, UniqueViolation
 from sqlalchemy import func, or_, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.errors import AppError, ConflictError, DomainRuleError, NotFoundError
 from ..companies.domains import belongs_to, domain_of, outside_message
-from ..companies.models import Company
+from ..companies.models import Company, CompanySnapshot
 from ..companies.service import domains_of
 from ..wallets.models import BalanceType, TransactionKind, Wallet, WalletTransaction
 from . import rules
-from .models import AUTH_SUB_MAX_LENGTH, Role, User
+from .models import AUTH_SUB_MAX_LENGTH, Role, User, UserSnapshot
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ async def email_taken(session: AsyncSession, email: str) -> bool:
 
 async def create_user(
     session: AsyncSession,
-    company: Company,
+    company: Company | CompanySnapshot,
     *,
     name: str,
     email: str,
@@ -240,8 +241,8 @@ async def deactivate_user(
 
 @dataclass(frozen=True)
 class SignedIn:
-    user: User
-    company: Company
+    user: UserSnapshot
+    company: CompanySnapshot
     # True when this call linked the token's subject to the user: the caller commits.
     linked: bool
 
@@ -264,18 +265,48 @@ _LINK_BY_EMAIL = text("""
     RETURNING users.id
 """)
 
+# Every request's caller, user and company in one statement of SQLAlchemy Core, read
+# into plain values (no ORM objects, no statement built per request). By subject on
+# every request; by id or email only on a first sign-in.
+_CALLER = """
+    SELECT u.id, u.company_id, u.email, u.name, u.role, u.is_active, u.auth_sub,
+           c.name AS company_name, c.email_domain, c.is_active AS company_active,
+           c.weekly_renewal_amount, c.timezone
+    FROM users AS u JOIN companies AS c ON c.id = u.company_id
+"""
+_CALLER_BY_SUB = text(_CALLER + "WHERE u.auth_sub = :value")
+_CALLER_BY_ID = text(_CALLER + "WHERE u.id = :value")
+_CALLER_BY_EMAIL = text(_CALLER + "WHERE u.email = :value")
+
 
 async def _user_and_company(
-    session: AsyncSession, where: ColumnElement[bool]
-) -> tuple[User, Company] | None:
-    statement = (
-        select(User, Company).join(Company, col(User.company_id) == col(Company.id)).where(where)
+    session: AsyncSession, statement: TextClause, value: object
+) -> tuple[UserSnapshot, CompanySnapshot] | None:
+    conn = await session.connection()
+    row = (await conn.execute(statement, {"value": value})).first()
+    if row is None:
+        return None
+    user = UserSnapshot(
+        id=row.id,
+        company_id=row.company_id,
+        email=row.email,
+        name=row.name,
+        role=Role(row.role),
+        is_active=row.is_active,
+        auth_sub=row.auth_sub,
     )
-    row = (await session.exec(statement)).first()
-    return None if row is None else (row[0], row[1])
+    company = CompanySnapshot(
+        id=row.company_id,
+        name=row.company_name,
+        email_domain=row.email_domain,
+        is_active=row.company_active,
+        weekly_renewal_amount=row.weekly_renewal_amount,
+        timezone=row.timezone,
+    )
+    return user, company
 
 
-def _check_active(user: User, company: Company) -> None:
+def _check_active(user: UserSnapshot, company: CompanySnapshot) -> None:
     if not user.is_active:
         raise SignInRefusedError("this user has been deactivated", code="inactive_user")
     if not company.is_active:
@@ -307,7 +338,7 @@ async def sign_in(
     `email_outside_company_domains`. When `linked` is
     True the caller must commit (like every function here, this one never does).
     """
-    found = await _user_and_company(session, col(User.auth_sub) == sub)
+    found = await _user_and_company(session, _CALLER_BY_SUB, sub)
     if found is not None:
         _check_active(*found)
         return SignedIn(*found, linked=False)
@@ -323,10 +354,14 @@ async def sign_in(
     if rules.email_problem(email) is not None:
         raise _unknown()
 
+    params = {"sub": sub, "email": email, "domain": domain_of(email)}
+    conn = await session.connection()
+    # In a transaction, a savepoint keeps it usable when the link fails; a session in
+    # autocommit (lib/dependencies.py `Autocommit`) has none to keep, nor may it open one.
+    options = conn.sync_connection.get_execution_options() if conn.sync_connection else {}
+    autocommit = options.get("isolation_level") == "AUTOCOMMIT"
     try:
-        async with session.begin_nested():
-            conn = await session.connection()
-            params = {"sub": sub, "email": email, "domain": domain_of(email)}
+        async with nullcontext() if autocommit else session.begin_nested():
             linked = (await conn.execute(_LINK_BY_EMAIL, params)).first()
     except IntegrityError as exc:
         # The same subject was linked to another user (through another email) meanwhile.
@@ -334,15 +369,15 @@ async def sign_in(
             raise
         linked = None
     if linked is not None:
-        found = await _user_and_company(session, col(User.id) == linked.id)
+        found = await _user_and_company(session, _CALLER_BY_ID, linked.id)
         assert found is not None
         logger.info("user %s signed in for the first time: linked to their subject", linked.id)
         return SignedIn(*found, linked=True)
 
     # Nothing linked: say why, from what the database holds now.
-    found = await _user_and_company(session, col(User.auth_sub) == sub)
+    found = await _user_and_company(session, _CALLER_BY_SUB, sub)
     if found is None:
-        found = await _user_and_company(session, col(User.email) == email)
+        found = await _user_and_company(session, _CALLER_BY_EMAIL, email)
     if found is None:
         raise _unknown()
     user, company = found

@@ -45,7 +45,7 @@ def _iso_8601(value: object) -> object:
 Moment = Annotated[datetime, BeforeValidator(_iso_8601)]
 
 
-def transaction_filters(
+async def transaction_filters(
     balance_type: Annotated[
         BalanceType | None, Query(description="Only changes of this balance")
     ] = None,

@@ -4,7 +4,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...companies.domains import DOMAIN_MAX_LENGTH
-from ...companies.models import MAX_WEEKLY_AMOUNT, MIN_WEEKLY_AMOUNT, Company
+from ...companies.models import (
+    MAX_WEEKLY_AMOUNT,
+    MIN_WEEKLY_AMOUNT,
+    Company,
+    CompanySnapshot,
+)
 from ...companies.service import OwnedDomain
 
 
@@ -32,7 +37,7 @@ class CompanySettings(BaseModel):
     timezone: str
 
     @classmethod
-    def of(cls, company: Company) -> "CompanySettings":
+    def of(cls, company: Company | CompanySnapshot) -> "CompanySettings":
         return cls(
             id=company.id,
             name=company.name,
