@@ -53,6 +53,21 @@ AUTH_ENV |= {
     for name in ("AUTH_EMAIL_CLAIM", "AUTH_EMAIL_VERIFIED_CLAIM")
     if name in os.environ
 }
+# E-mail: the worker sends through SMTP_URL (your provider's SMTP server, e.g.
+# smtp://apikey:<key>@smtp.sendgrid.net:587?starttls or smtps://user:pass@host:465) as
+# MAIL_FROM, linking invitations to APP_URL; the api names Message-IDs after MAIL_FROM.
+# Read from your environment like the auth settings; until SMTP_URL is set, the worker
+# retries every message against a host whose name says what to do, and sends nothing.
+MAIL_ENV = {
+    "SMTP_URL": os.environ.get("SMTP_URL", "smtp://set-SMTP_URL-before-deploying:587?starttls"),
+    **{name: os.environ[name] for name in ("MAIL_FROM", "APP_URL") if name in os.environ},
+}
+# Optional worker settings (.env.example), passed on only when you set them.
+MAIL_WORKER_ENV = {
+    name: os.environ[name]
+    for name in ("MAIL_RATE_PER_SECOND", "MAIL_MAX_IN_FLIGHT")
+    if name in os.environ
+}
 # Optional, all three services (docs/operations.md): traces and metrics to a hosted OTLP
 # backend, error reports to Sentry. Passed on only when set where `railway config
 # plan|apply` runs; Railway itself sets RAILWAY_GIT_COMMIT_SHA, the release they carry.
@@ -104,6 +119,7 @@ def main(ctx=None):
             "PORT": str(API_PORT),
             "ENVIRONMENT": "production",
             **AUTH_ENV,
+            **{name: value for name, value in MAIL_ENV.items() if name == "MAIL_FROM"},
             **OBSERVABILITY_ENV,
         },
     )
@@ -121,6 +137,8 @@ def main(ctx=None):
             "DATABASE_URL": db.env.DATABASE_URL,
             "REDIS_URL": cache.env.REDIS_URL,
             "ENVIRONMENT": "production",
+            **MAIL_ENV,
+            **MAIL_WORKER_ENV,
             **OBSERVABILITY_ENV,
         },
     )

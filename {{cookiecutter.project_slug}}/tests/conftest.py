@@ -53,6 +53,7 @@ QUEUE_NAME = f"{{ cookiecutter.project_slug }}-test-{RUN_ID}"
 TABLES = (
     "companies, users, wallets, wallet_transactions, weekly_reset_runs, compliments,"
     " csv_imports, csv_import_chunks, csv_import_errors, compliment_idempotency_keys,"
+    " mail_outbox, announcements,"
     " company_domains"
 )
 WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"

@@ -10,6 +10,7 @@ from .features.admin.users import csv_import
 from .features.admin.users.import_router import router as user_import_router
 from .features.compliments.router import router as compliments_router
 from .features.health.router import router as health_router
+from .features.mail.router import router as mail_router
 from .features.users.router import router as users_router
 from .features.wallets.router import router as wallets_router
 from .lib import error_reports, telemetry
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(wallets_router)
     app.include_router(compliments_router)
     app.include_router(admin_router)
+    app.include_router(mail_router)
     # Added before the error handlers' middleware, so it runs inside it (with a request id).
     app.add_middleware(
         RequestLimitsMiddleware,

@@ -8,6 +8,7 @@ from .features.admin.users.import_models import (
 )
 from .features.companies.models import Company, CompanyDomain
 from .features.compliments.models import Compliment, ComplimentIdempotencyKey
+from .features.mail.models import Announcement, MailKind, MailMessage, MailStatus
 from .features.users.models import Role, User
 from .features.wallets.models import (
     BalanceType,
@@ -18,6 +19,7 @@ from .features.wallets.models import (
 )
 
 __all__ = [
+    "Announcement",
     "BalanceType",
     "Company",
     "CompanyDomain",
@@ -27,6 +29,9 @@ __all__ = [
     "CsvImportChunk",
     "CsvImportError",
     "ImportStatus",
+    "MailKind",
+    "MailMessage",
+    "MailStatus",
     "Role",
     "TransactionKind",
     "User",

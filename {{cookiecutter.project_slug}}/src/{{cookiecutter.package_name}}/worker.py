@@ -8,6 +8,8 @@ from arq.worker import Function
 
 from .features.admin.users import jobs as import_jobs
 from .features.compliments import jobs as compliment_jobs
+from .features.mail import jobs as mail_jobs
+from .features.mail.delivery import Drainer, MailConfig
 from .features.wallets import jobs as wallet_jobs
 from .lib import context, error_reports, telemetry
 from .lib.config import get_settings
@@ -27,6 +29,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = engine
     ctx["session_factory"] = create_session_factory(engine)
     ctx["settings"] = settings
+    ctx["mail_drainer"] = Drainer(ctx["session_factory"], MailConfig.of(settings))
 
 
 async def job_start(ctx: dict[str, Any]) -> None:
@@ -53,6 +56,15 @@ class WorkerSettings:
             name="import_users_csv",
             max_tries=import_jobs.MAX_TRIES + 2,
             timeout=import_jobs.TIMEOUT_SECONDS,
+        ),
+        # A wake-up per cause (mail-drain:<cause>), forgotten once run so the next one
+        # can be queued; a drain lasts as long as there is mail due.
+        func(
+            mail_jobs.drain_mail_outbox,
+            name="drain_mail_outbox",
+            max_tries=1,
+            keep_result=0,
+            timeout=mail_jobs.DRAIN_TIMEOUT_SECONDS,
         ),
     ]
     # At start-up and every minute: re-enqueue imports Redis lost or a dead worker left.
@@ -92,6 +104,16 @@ class WorkerSettings:
             second=0,
             run_at_startup=True,
             unique=True,
+        ),
+        # Every minute (and at start-up): mail no wake-up reached, retries falling due and
+        # batches a dead worker left (features/mail/delivery.py).
+        cron(
+            mail_jobs.drain_mail_outbox_periodically,
+            name="drain_mail_outbox_periodically",
+            second=30,
+            run_at_startup=True,
+            unique=True,
+            timeout=mail_jobs.DRAIN_TIMEOUT_SECONDS,
         ),
     ]
     # Each job then tells its span and `job.duration` how it ended (lib/telemetry.py).

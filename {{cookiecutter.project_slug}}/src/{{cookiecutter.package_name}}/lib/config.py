@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import smtp
+
 SQLALCHEMY_SCHEME = "postgresql+psycopg"
 
 
@@ -89,6 +91,28 @@ class Settings(BaseSettings):
     # The worker only: `Idempotency-Key`s of POST /compliments older than this are purged
     # (hourly). Never below 24 h, the least a client may count on for its retries.
     idempotency_key_retention_hours: int = Field(default=24, ge=24)
+    # E-mail (features/mail): the SMTP server the worker sends through, as
+    # smtp://user:password@host:port (plain, upgraded with STARTTLS when the server offers
+    # it; add ?starttls to require it) or smtps://... (TLS from the first byte, port 465).
+    # The default is the local mail catcher (compose's Mailpit, web UI on port 8025).
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    # The sender, an address or `Name <address>`; its domain names each Message-ID.
+    mail_from: str = "no-reply@{{ cookiecutter.project_slug }}.example"
+    # Where invitations tell people to sign in.
+    app_url: str = "http://127.0.0.1:8000"
+    # The worker only: messages per second each worker sends at most (0: no limit), and
+    # how many it has claimed but not yet marked sent. A worker killed mid-batch sends at
+    # most MAIL_MAX_IN_FLIGHT messages again; larger batches are fewer database writes.
+    mail_rate_per_second: float = Field(default=0, ge=0)
+    mail_max_in_flight: int = Field(default=50, ge=1, le=1000)
+    # A claimed batch nobody marks (its worker died) is taken again after this long, plus
+    # the time the rate limit gives the batch.
+    mail_lease_seconds: float = Field(default=120, gt=0)
+    # Temporary failures (SMTP 4xx, connection lost) retry after MAIL_RETRY_SECONDS
+    # * 2**(attempt - 1), at most an hour apart; after MAIL_MAX_ATTEMPTS a message fails.
+    mail_retry_seconds: float = Field(default=30, gt=0)
+    mail_max_attempts: int = Field(default=10, ge=1)
     # Authentication (the api only). Auth0: AUTH0_DOMAIN and AUTH_AUDIENCE. Any other
     # OpenID provider: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL. See `auth_settings`.
     auth0_domain: str | None = None
@@ -126,6 +150,18 @@ class Settings(BaseSettings):
     @classmethod
     def _sqlalchemy_url(cls, value: str) -> str:
         return to_sqlalchemy_url(value)
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        smtp.parse_smtp_url(value)  # ValueError saying what is wrong
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from(cls, value: str) -> str:
+        smtp.sender_domain(value)
+        return value
 
     @property
     def is_development(self) -> bool:

@@ -17,6 +17,7 @@ class Permission(StrEnum):
     # gives this one to that role only.
     manage_domains = "company:domains"
     reset_balances = "wallets:reset"
+    send_announcements = "announcements:send"
 
 
 _EMPLOYEE = frozenset(
@@ -33,6 +34,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.manage_company,
         Permission.manage_domains,
         Permission.reset_balances,
+        Permission.send_announcements,
     },
 }
 

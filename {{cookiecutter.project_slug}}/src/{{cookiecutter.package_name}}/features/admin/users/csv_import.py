@@ -198,7 +198,7 @@ class ImportUpload:
         self._header_checked = True
         self._head = bytearray()
 
-    async def finish(self, *, dry_run: bool) -> CsvImport:
+    async def finish(self, *, dry_run: bool, send_invitations: bool = True) -> CsvImport:
         """Check what only the whole file tells, then store and commit it as `pending`."""
         if self._size == 0:
             raise EmptyFileError("the file is empty")
@@ -213,6 +213,7 @@ class ImportUpload:
         self.record.encoding = encoding
         self.record.size_bytes = self._size
         self.record.dry_run = dry_run
+        self.record.send_invitations = send_invitations
         await check_capacity(self.session, self.record.company_id, self.max_active, lock=True)
         self.session.add(self.record)
         await self.session.flush()

@@ -186,7 +186,7 @@ def _run_locked(conn: psycopg.Connection[Any], import_id: UUID, stop: StopReques
             SET status = 'processing', attempts = attempts + 1,
                 started_at = coalesce(started_at, clock_timestamp())
             WHERE id = %s AND status IN ('pending', 'processing')
-            RETURNING company_id, dry_run, encoding, delimiter, attempts
+            RETURNING company_id, dry_run, encoding, delimiter, attempts, send_invitations
             """,
             (import_id,),
         ).fetchone()
@@ -194,11 +194,13 @@ def _run_locked(conn: psycopg.Connection[Any], import_id: UUID, stop: StopReques
         query = "SELECT status FROM csv_imports WHERE id = %s"
         status = conn.execute(query, (import_id,)).fetchone()
         return ImportOutcome(str(import_id), str(status[0]) if status else "missing")
-    company_id, dry_run, encoding, delimiter, attempts = claimed
+    company_id, dry_run, encoding, delimiter, attempts, invite = claimed
     if attempts > MAX_ATTEMPTS:
         return mark_failed(conn, import_id, f"gave up after {MAX_ATTEMPTS} attempts")
     try:
-        return _process(conn, import_id, company_id, dry_run, encoding, delimiter, stop)
+        return _process(
+            conn, import_id, company_id, dry_run, encoding, delimiter, stop, invite=invite
+        )
     except ImportDataError as exc:
         return mark_failed(conn, import_id, str(exc))
     except psycopg.errors.QueryCanceled as exc:
@@ -331,7 +333,8 @@ _KEEP_ERRORS = """
 """
 
 # Users, their wallets at the company's allowance, and one ledger row each saying so:
-# the same rule as creating one user (previous balance 0, reason INITIAL_ALLOWANCE_REASON).
+# the same rule as creating one user (previous balance 0, reason INITIAL_ALLOWANCE_REASON);
+# and, when the import asks for it, each one's invitation e-mail in the outbox.
 _INSERT = """
     WITH new_users AS (
         INSERT INTO users (company_id, email, name, department, job_title)
@@ -352,6 +355,10 @@ _INSERT = """
                %(reason)s, jsonb_build_object('csv_import_id', CAST(%(import_id)s AS text))
         FROM new_wallets
         RETURNING 1
+    ), invitations AS (
+        -- One e-mail per new user, in the same statement (features/mail/outbox.py).
+        INSERT INTO mail_outbox (company_id, user_id, kind)
+        SELECT %(company_id)s, id, 'invitation' FROM new_users WHERE %(invite)s
     )
     SELECT (SELECT count(*) FROM new_users), (SELECT count(*) FROM ledger)
 """
@@ -462,6 +469,8 @@ def _process(
     encoding: str,
     delimiter: str,
     stop: StopRequest,
+    *,
+    invite: bool,
 ) -> ImportOutcome:
     started = time.perf_counter()
     with conn.transaction():
@@ -492,6 +501,7 @@ def _process(
             "reason": INITIAL_ALLOWANCE_REASON,
             "kept": ERRORS_KEPT,
             "deactivated": DEACTIVATED_MESSAGE,
+            "invite": invite,
         }
         stop.check(import_id)
         conn.execute(_DUPLICATES)

@@ -70,6 +70,8 @@ class CsvImport(SQLModel, table=True):
     encoding: str = Field(max_length=20)
     delimiter: str = Field(max_length=1)
     dry_run: bool = False
+    # Each user the import creates gets an invitation e-mail (features/mail).
+    send_invitations: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
     status: ImportStatus = Field(
         default=ImportStatus.pending,
         sa_type=String(12),

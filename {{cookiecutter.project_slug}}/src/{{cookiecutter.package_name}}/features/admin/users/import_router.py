@@ -78,6 +78,7 @@ async def template(caller: Importer) -> PlainTextResponse:
                         "properties": {
                             FILE_FIELD: {"type": "string", "format": "binary"},
                             "dry_run": {"type": "boolean"},
+                            "send_invitations": {"type": "boolean"},
                         },
                     }
                 }
@@ -90,6 +91,9 @@ async def upload(
     caller: Importer,
     session: Session,
     dry_run: Annotated[bool, Query(description="validate and count, insert nothing")] = False,
+    send_invitations: Annotated[
+        bool, Query(description="e-mail each created user an invitation (a dry run sends none)")
+    ] = True,
 ) -> ImportAccepted:
     settings = request.app.state.settings
     limit: int = settings.csv_import_max_bytes
@@ -127,11 +131,13 @@ async def upload(
                     form_value += event.data
             elif isinstance(event, PartEnd) and field == "dry_run":
                 dry_run = form_value.decode("latin-1").strip().lower() in TRUE_WORDS
+            elif isinstance(event, PartEnd) and field == "send_invitations":
+                send_invitations = form_value.decode("latin-1").strip().lower() in TRUE_WORDS
         if sink is None:
             raise AppError(
                 f"no file: send it in the multipart field '{FILE_FIELD}'", code="file_missing"
             )
-        record = await sink.finish(dry_run=dry_run)
+        record = await sink.finish(dry_run=dry_run, send_invitations=send_invitations)
     finally:
         if sink is not None:
             sink.close()
@@ -156,6 +162,7 @@ def _state(request: Request, record: CsvImport, errors: Page[ImportRowError]) ->
         encoding=record.encoding,
         delimiter=record.delimiter,
         dry_run=record.dry_run,
+        send_invitations=record.send_invitations,
         attempts=record.attempts,
         error=record.error,
         counts=ImportCounts(

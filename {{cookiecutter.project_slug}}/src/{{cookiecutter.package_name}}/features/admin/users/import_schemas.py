@@ -47,6 +47,7 @@ class ImportState(BaseModel):
     encoding: str
     delimiter: str
     dry_run: bool
+    send_invitations: bool
     attempts: int
     error: str | None
     counts: ImportCounts

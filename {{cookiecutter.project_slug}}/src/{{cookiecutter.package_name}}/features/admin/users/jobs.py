@@ -11,6 +11,7 @@ from arq import Retry
 
 from ....lib import telemetry
 from ....lib.config import Settings
+from ...mail import outbox
 from . import csv_import, csv_processing
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
             # enqueues it again once Postgres answers (MAX_ATTEMPTS bounds it).
             logger.exception("import %s could not be marked failed", import_id)
             raise
+    if outcome.created:  # their invitations, if asked for, are in the outbox
+        await outbox.wake(ctx["redis"], settings.queue_name, f"import:{import_id}")
     for row_outcome in ("created", "skipped", "invalid"):
         if count := getattr(outcome, row_outcome):
             telemetry.csv_import_rows.add(count, {"row.outcome": row_outcome})

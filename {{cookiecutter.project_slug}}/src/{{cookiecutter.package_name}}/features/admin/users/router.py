@@ -3,13 +3,16 @@
 from typing import Annotated
 from uuid import UUID
 
+from arq.connections import ArqRedis
 from fastapi import APIRouter, Depends, Path, Query, status
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ....lib.dependencies import get_session
+from ....lib.config import Settings
+from ....lib.dependencies import get_app_settings, get_queue, get_session
 from ....lib.errors import error_responses
 from ....lib.pagination import Page, PageQuery
 from ....lib.text import PLAIN_TEXT_PATTERN
+from ...mail import outbox
 from ...users import service
 from ...users.dependencies import Caller, require
 from ...users.models import Role
@@ -20,6 +23,8 @@ router = APIRouter(prefix="/users", tags=["admin"])
 
 UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
 Session = Annotated[AsyncSession, Depends(get_session)]
+Queue = Annotated[ArqRedis, Depends(get_queue)]
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
 UserId = Annotated[UUID, Path(examples=[USER_ID_EXAMPLE])]
 
 
@@ -69,11 +74,14 @@ async def list_users(
         "whether or not another company has that person) and must not belong to anyone yet "
         "(409 `email_taken`). The user's first sign-in with a token "
         "whose verified email is this one links them to their identity provider subject "
-        "(see `signed_in`)."
+        "(see `signed_in`). Unless `send_invitation` is false, they get an invitation "
+        "e-mail, queued in the same transaction and sent by the worker."
     ),
     responses=error_responses(400, 401, 403, 409, 422, 503),
 )
-async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> AdminUser:
+async def create_user(
+    caller: UserAdmin, session: Session, queue: Queue, settings: AppSettings, new: NewUser
+) -> AdminUser:
     created = await service.create_user(
         session,
         caller.company,
@@ -83,7 +91,11 @@ async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> Admi
         job_title=new.job_title,
         role=new.role,
     )
+    if new.send_invitation:
+        await outbox.queue_invitation(session, caller.company_id, created.user.id)
     await session.commit()
+    if new.send_invitation:
+        await outbox.wake(queue, settings.queue_name, f"user:{created.user.id}")
     return AdminUser.of(created)
 
 

@@ -66,6 +66,12 @@ class NewUser(BaseModel):
     department: Text | None = None
     job_title: Text | None = None
     role: Role = Role.employee
+    # Strict: a JSON boolean, not 0 nor "no".
+    send_invitation: bool = Field(
+        default=True,
+        strict=True,
+        description="E-mail them an invitation to sign in (sent by the worker)",
+    )
 
 
 class UserWallet(BaseModel):

@@ -1,0 +1,361 @@
+"""E-mail from the outbox through real worker processes into a real SMTP server (aiosmtpd):
+what arrives, retries, an SMTP server that is down, SIGKILL mid-batch, tenants."""
+
+import asyncio
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from {{ cookiecutter.package_name }}.features.mail import outbox
+from {{ cookiecutter.package_name }}.lib.config import Settings
+from {{ cookiecutter.package_name }}.lib.smtp import parse_smtp_url, sender_domain
+
+from . import factories as f
+from .conftest import StartWorker
+from .csv_helpers import admin, finished, people, upload, wait_for
+from .factories import Db
+from .smtp_sink import SmtpSink
+from .tokens import Bearer
+
+ANNOUNCEMENTS = "/admin/announcements"
+T = TypeVar("T")
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+def mail_env(sink: SmtpSink, **extra: str) -> dict[str, str]:
+    """A worker's environment sending to `sink`, retrying within a test's patience."""
+    return {
+        "SMTP_URL": sink.url,
+        "MAIL_RETRY_SECONDS": "0.1",
+        **extra,
+    }
+
+
+async def poll(check: Callable[[], T | None], within: float = 20, what: str = "") -> T:
+    """`check()` until it returns something truthy, or fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting for {what or check}"
+        await asyncio.sleep(0.05)
+
+
+def statuses(db: Db) -> dict[str, int]:
+    rows = db.execute("SELECT status, count(*) FROM mail_outbox GROUP BY status").fetchall()
+    return {str(status): int(count) for status, count in rows}
+
+
+def settled(db: Db) -> bool:
+    """Nothing left to send: every row is sent or failed."""
+    return not (set(statuses(db)) & {"queued", "sending"})
+
+
+def staff(db: Db, company: UUID, domain: str, n: int) -> list[str]:
+    emails = [f"person{i}@{domain}" for i in range(n)]
+    for email in emails:
+        f.user(db, company, email)
+    return emails
+
+
+async def test_an_added_user_gets_one_invitation_with_both_parts(
+    api: httpx.AsyncClient,
+    db: Db,
+    bearer: Bearer,
+    settings: Settings,
+    sink: SmtpSink,
+    start_worker: StartWorker,
+) -> None:
+    acme = f.company(db, "Acme")
+    headers = bearer(admin(db, acme, "boss@acme.example"))
+    start_worker(**mail_env(sink))
+
+    added = await api.post(
+        "/admin/users",
+        json={"name": "Bruno Lima", "email": "bruno@acme.example"},
+        headers=headers,
+    )
+    quiet = await api.post(
+        "/admin/users",
+        json={"name": "Quiet One", "email": "quiet@acme.example", "send_invitation": False},
+        headers=headers,
+    )
+    assert (added.status_code, quiet.status_code) == (201, 201)
+    [received] = await poll(sink.messages, what="the invitation")
+
+    assert received.recipients == ["bruno@acme.example"]
+    message = received.message
+    assert message["To"] == "Bruno Lima <bruno@acme.example>"
+    assert message["From"] == settings.mail_from
+    assert "Acme" in message["Subject"]
+    assert message["Organization"] == "Acme"
+    row = db.execute("SELECT id, status, attempts FROM mail_outbox").fetchall()
+    assert message["Message-ID"] == f"<{row[0][0]}@{sender_domain(settings.mail_from)}>"
+    assert message.is_multipart()
+    plain = message.get_body(("plain",))
+    rich = message.get_body(("html",))
+    assert plain is not None
+    assert rich is not None
+    assert "Bruno Lima" in plain.get_content()
+    assert "Acme" in plain.get_content()
+    assert "<p>" in rich.get_content()
+    await poll(lambda: settled(db), what="the row marked sent")
+    assert statuses(db) == {"sent": 1}  # none for the user added without an invitation
+
+
+async def test_an_announcement_reaches_the_active_users_of_the_company_only(
+    api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme, globex = f.company(db, "Acme"), f.company(db, "Globex")
+    acme_admin = bearer(admin(db, acme, "boss@acme.example"))
+    globex_admin = bearer(admin(db, globex, "boss@globex.example"))
+    acme_staff = staff(db, acme, "acme.example", 5)
+    staff(db, globex, "globex.example", 3)
+    f.user(db, acme, "gone@acme.example", active=False)
+    start_worker(**mail_env(sink))
+
+    preview = await api.get(f"{ANNOUNCEMENTS}/recipients", headers=acme_admin)
+    assert preview.json() == {"recipients": 6}  # the admin and five staff; not the inactive
+    accepted = await api.post(
+        ANNOUNCEMENTS,
+        json={"subject": "Office closed", "text": "Closed on Friday.\nSee you Monday <3"},
+        headers=acme_admin,
+    )
+    assert accepted.status_code == 202, accepted.text
+    body = accepted.json()
+    assert body["recipients"] == 6
+    assert body["status_url"] == f"{ANNOUNCEMENTS}/{body['id']}"
+
+    async def counts() -> dict[str, Any]:
+        state = (await api.get(body["status_url"], headers=acme_admin)).json()
+        return dict(state["counts"])
+
+    deadline = time.monotonic() + 20
+    while (state := await counts())["sent"] < 6:
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.05)
+    assert state == {"queued": 0, "sending": 0, "sent": 6, "failed": 0}
+    received = sink.messages()
+    assert sorted(r.recipients[0] for r in received) == sorted(["boss@acme.example", *acme_staff])
+    message = received[0].message
+    assert message["Subject"] == "[Acme] Office closed"
+    plain, rich = message.get_body(("plain",)), message.get_body(("html",))
+    assert plain is not None
+    assert rich is not None
+    assert "See you Monday <3" in plain.get_content()
+    assert "See you Monday &lt;3" in rich.get_content()  # escaped in the HTML part
+
+    # Another company's admin neither sees it nor counts Acme's people.
+    other = await api.get(body["status_url"], headers=globex_admin)
+    assert other.status_code == 404
+    assert (await api.get(f"{ANNOUNCEMENTS}/recipients", headers=globex_admin)).json() == {
+        "recipients": 4
+    }
+    bad = await api.post(ANNOUNCEMENTS, json={"subject": "", "text": "x"}, headers=acme_admin)
+    assert bad.status_code == 422
+
+
+async def test_resending_an_invitation_is_scoped_to_the_company(
+    api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme, globex = f.company(db, "Acme"), f.company(db, "Globex")
+    acme_admin = bearer(admin(db, acme, "boss@acme.example"))
+    globex_admin = bearer(admin(db, globex, "boss@globex.example"))
+    ana = f.user(db, acme, "ana@acme.example")
+    gone = f.user(db, acme, "gone@acme.example", active=False)
+    start_worker(**mail_env(sink))
+
+    foreign = await api.post(f"/admin/users/{ana}/invitation", headers=globex_admin)
+    inactive = await api.post(f"/admin/users/{gone}/invitation", headers=acme_admin)
+    own = await api.post(f"/admin/users/{ana}/invitation", headers=acme_admin)
+
+    assert foreign.status_code == 404
+    assert inactive.status_code == 422
+    assert inactive.json()["error"]["code"] == "user_inactive"
+    assert own.status_code == 202
+    [received] = await poll(sink.messages)
+    assert received.recipients == ["ana@acme.example"]
+    assert received.message["Message-ID"] == own.json()["message_id"]
+
+
+async def test_an_import_queues_invitations_unless_told_not_to_and_a_dry_run_sends_none(
+    api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme = f.company(db, "Acme")
+    headers = bearer(admin(db, acme, "boss@acme.example"))
+    start_worker(**mail_env(sink))
+
+    dry = await upload(api, headers, people(5), dry_run=True)
+    await wait_for(api, dry.json()["status_url"], headers, finished)
+    silent = await api.post(
+        "/admin/users/imports",
+        params={"send_invitations": "false"},
+        files={"file": ("users.csv", people(10, start=5), "text/csv")},
+        headers=headers,
+    )
+    state = await wait_for(api, silent.json()["status_url"], headers, finished)
+    assert state["send_invitations"] is False
+    assert state["counts"]["created"] == 5
+    invited = await upload(api, headers, people(30, start=10))
+    state = await wait_for(api, invited.json()["status_url"], headers, finished)
+    assert state["counts"]["created"] == 20
+
+    await poll(lambda: sink.count() >= 20 and settled(db), what="20 invitations")
+    assert sorted(r.recipients[0] for r in sink.messages()) == sorted(
+        f"person{i}@acme.example" for i in range(10, 30)
+    )
+    assert statuses(db) == {"sent": 20}
+
+
+async def test_a_4xx_is_retried_and_a_5xx_fails_with_its_reason_without_stopping_others(
+    api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme = f.company(db, "Acme")
+    headers = bearer(admin(db, acme, "boss@acme.example"))
+    staff(db, acme, "acme.example", 4)
+    sink.refuse["person0@acme.example"] = "550 5.1.1 No such user"
+    sink.refuse_times["person1@acme.example"] = ("451 4.3.0 Try again later", 2)
+    start_worker(**mail_env(sink))
+
+    accepted = await api.post(ANNOUNCEMENTS, json={"subject": "Hi", "text": "x"}, headers=headers)
+    assert accepted.status_code == 202
+    await poll(lambda: settled(db), what="every message sent or failed")
+
+    rows = db.execute(
+        "SELECT u.email, o.status, o.attempts, o.error FROM mail_outbox AS o"
+        " JOIN users AS u ON u.id = o.user_id ORDER BY u.email"
+    ).fetchall()
+    by_email = {email: (status, attempts, error) for email, status, attempts, error in rows}
+    assert by_email["person0@acme.example"] == ("failed", 1, "550 5.1.1 No such user")
+    assert by_email["person1@acme.example"][:2] == ("sent", 3)
+    for email in ("boss@acme.example", "person2@acme.example", "person3@acme.example"):
+        assert by_email[email][:2] == ("sent", 1)
+    assert Counter(r.recipients[0] for r in sink.messages()) == {
+        "boss@acme.example": 1,
+        "person1@acme.example": 1,
+        "person2@acme.example": 1,
+        "person3@acme.example": 1,
+    }
+
+
+async def test_an_smtp_server_down_for_a_while_delays_and_loses_nothing(
+    api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme = f.company(db, "Acme")
+    headers = bearer(admin(db, acme, "boss@acme.example"))
+    emails = ["boss@acme.example", *staff(db, acme, "acme.example", 19)]
+    sink.stop()
+    start_worker(**mail_env(sink))
+
+    accepted = await api.post(ANNOUNCEMENTS, json={"subject": "Hi", "text": "x"}, headers=headers)
+    assert accepted.status_code == 202
+
+    def retrying() -> bool:
+        row = db.execute(
+            "SELECT count(*) FROM mail_outbox WHERE status = 'queued' AND attempts >= 2"
+        ).fetchone()
+        return row == (20,)
+
+    await poll(retrying, what="every message tried twice against the dead server")
+    assert statuses(db) == {"queued": 20}
+    sink.start()
+    await poll(lambda: settled(db), what="every message sent once the server is back")
+
+    assert statuses(db) == {"sent": 20}
+    assert sorted(r.recipients[0] for r in sink.messages()) == sorted(emails)
+
+
+# Claimed per batch: at most this many are sent again after a SIGKILL.
+IN_FLIGHT = 5
+
+
+async def test_a_worker_killed_mid_batch_resends_at_most_the_messages_in_flight(
+    api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme = f.company(db, "Acme")
+    headers = bearer(admin(db, acme, "boss@acme.example"))
+    emails = ["boss@acme.example", *staff(db, acme, "acme.example", 59)]
+    env = mail_env(
+        sink,
+        MAIL_MAX_IN_FLIGHT=str(IN_FLIGHT),
+        # Slow enough to be killed mid-way (60 messages in about a second), and a short
+        # lease so the next worker takes the dead one's batch at once.
+        MAIL_RATE_PER_SECOND="50",
+        MAIL_LEASE_SECONDS="0.5",
+    )
+    first = start_worker(**env)
+    accepted = await api.post(ANNOUNCEMENTS, json={"subject": "Hi", "text": "x"}, headers=headers)
+    assert accepted.status_code == 202
+    await poll(lambda: sink.count() >= 17, what="a third of the messages sent")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = sink.count()
+    assert before < len(emails), "the worker finished before the kill: slow it down"
+    sent_before = statuses(db).get("sent", 0)
+    assert before - sent_before <= IN_FLIGHT  # received, not yet marked: the bound
+
+    start_worker(**env)
+    await poll(lambda: settled(db), within=30, what="the rest sent by the next worker")
+
+    received = sink.messages()
+    per_recipient = Counter(r.recipients[0] for r in received)
+    assert sorted(per_recipient) == sorted(emails)  # nothing lost
+    duplicates = len(received) - len(emails)
+    assert 0 <= duplicates <= IN_FLIGHT
+    assert statuses(db) == {"sent": len(emails)}
+    # A message sent twice carries the same Message-ID both times.
+    ids = Counter(r.message["Message-ID"] for r in received)
+    assert len(ids) == len(emails)
+    for recipient, times in per_recipient.items():
+        if times > 1:
+            twice = {r.message["Message-ID"] for r in received if r.recipients[0] == recipient}
+            assert len(twice) == 1
+
+
+async def test_mail_written_while_redis_was_down_is_sent_by_the_periodic_drain(
+    db: Db, session: AsyncSession, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme = f.company(db, "Acme")
+    ana = f.user(db, acme, "ana@acme.example")
+    # Queued and committed, never woken (what POST /admin/users does when Redis is down).
+    await outbox.queue_invitation(session, acme, ana)
+    await session.commit()
+
+    start_worker(**mail_env(sink))  # its start-up drain finds the row
+
+    [received] = await poll(sink.messages)
+    assert received.recipients == ["ana@acme.example"]
+
+
+def test_smtp_urls() -> None:
+    plain = parse_smtp_url("smtp://user%40x:p%3Ass@mail.example:2525?starttls")
+    assert (plain.host, plain.port, plain.username, plain.password) == (
+        "mail.example",
+        2525,
+        "user@x",
+        "p:ss",
+    )
+    assert (plain.implicit_tls, plain.start_tls) == (False, True)
+    tls = parse_smtp_url("smtps://smtp.example")
+    assert (tls.port, tls.implicit_tls, tls.start_tls, tls.username) == (465, True, None, None)
+    assert parse_smtp_url("smtp://127.0.0.1").port == 25
+    for bad in ("http://x", "smtp://", "smtp://h?tls", "smtps://h?starttls"):
+        with pytest.raises(ValueError, match="SMTP_URL"):
+            parse_smtp_url(bad)
+    assert sender_domain("Acme <No-Reply@Acme.Example>") == "acme.example"
+    with pytest.raises(ValueError, match="MAIL_FROM"):
+        sender_domain("nobody")
