@@ -442,7 +442,7 @@ def test_conflict_recovery_by_reverting_and_using_rej_files(
 def test_recopy_as_last_resort(conflicting: Path, template_repo: TemplateRepo) -> None:
     project = conflicting
     notes = project / "docs" / "notes.md"
-    notes.parent.mkdir()
+    notes.parent.mkdir(exist_ok=True)
     notes.write_text("Only the user's.\n")
     commit_all(project, "Notes")
     code, output = copier(

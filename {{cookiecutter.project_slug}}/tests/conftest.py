@@ -57,6 +57,7 @@ TABLES = (
     " company_domains"
 )
 WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"
+CRON = "{{ cookiecutter.package_name }}.scripts.run_weekly_reset"
 ARQ = str(Path(sys.executable).with_name("arq"))
 
 

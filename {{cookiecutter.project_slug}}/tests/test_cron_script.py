@@ -6,10 +6,10 @@ import sys
 import time
 
 from . import factories as f
-from .conftest import PROJECT_ROOT, run_module
+from .conftest import CRON, PROJECT_ROOT, run_module
 from .factories import Db
 
-MODULE = "{{ cookiecutter.package_name }}.scripts.run_weekly_reset"
+MODULE = CRON
 
 
 def test_resets_and_prints_a_one_line_summary(db: Db, process_env: dict[str, str]) -> None:

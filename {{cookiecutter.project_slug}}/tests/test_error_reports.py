@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from .api_process import running_api
-from .conftest import StartWorker, create_database, drop_database, libpq_url, run_module
+from .conftest import CRON, StartWorker, create_database, drop_database, libpq_url, run_module
 from .receivers import SentryReceiver, wait_for
 from .tokens import SigningKey, claims_for
 
@@ -114,7 +114,7 @@ def test_failed_jobs_and_cron_runs_are_reported_with_their_job(
     assert job["release"] == RELEASE
     assert job["extra"]["arq-job"]["args"] == "[Filtered]"
 
-    result = run_module("{{ cookiecutter.package_name }}.scripts.run_weekly_reset", {**process_env, **env})
+    result = run_module(CRON, {**process_env, **env})
     assert result.returncode == 1, result.stderr
     cron = wait_for(
         lambda: next((e for e in sentry.events() if e["tags"].get("process") == "cron"), None),

@@ -11,6 +11,8 @@ from {{ cookiecutter.package_name }}.lib.telemetry import SCOPE
 
 from . import factories as f
 from .api_process import free_port, running_api
+from .conftest import CRON as CRON_MODULE
+from .conftest import WORKER as WORKER_SETTINGS
 from .conftest import StartWorker, run_module
 from .csv_helpers import IMPORTS, admin, finished, people, upload
 from .csv_helpers import wait_for as wait_for_import
@@ -89,9 +91,18 @@ async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
             assert job.parent_id in api_spans
             assert job.attributes["job.outcome"] == "success"
             assert job.attributes["job.result.created"] == 3
+            # A job the import enqueued (the invitations' mail drain) continues the trace
+            # as the import job's child.
+            jobs = {s.span_id for s in trace if s.service == WORKER and s.kind == CONSUMER}
+            assert all(
+                s.span_id == job.span_id or s.parent_id == job.span_id
+                for s in trace
+                if s.span_id in jobs
+            )
             worker_sql = [s for s in trace if s.service == WORKER and "db.system" in s.attributes]
-            assert {s.parent_id for s in worker_sql} == {job.span_id}
-            assert any("csv_import_chunks" in s.attributes["db.statement"] for s in worker_sql)
+            assert {s.parent_id for s in worker_sql} <= jobs
+            own_sql = [s for s in worker_sql if s.parent_id == job.span_id]
+            assert any("csv_import_chunks" in s.attributes["db.statement"] for s in own_sql)
             # The request's own SQL (storing the file) and the enqueue (Redis) are there.
             assert any(
                 s.service == API
@@ -131,7 +142,7 @@ def test_a_cron_run_is_a_trace_with_its_summary(db: Db, process_env: dict[str, s
     acme = f.company(db, "Acme", allowance=50)
     f.user(db, acme, "ana@acme.example")
     with OtlpReceiver() as otlp:
-        result = run_module("{{ cookiecutter.package_name }}.scripts.run_weekly_reset", {**process_env, **otel_env(otlp)})
+        result = run_module(CRON_MODULE, {**process_env, **otel_env(otlp)})
         assert result.returncode == 0, result.stderr
         # Exported before the process exited.
         spans = otlp.spans()
@@ -150,7 +161,8 @@ def test_without_otel_or_sentry_variables_no_sdk_is_loaded(process_env: dict[str
     code = (
         "import sys\n"
         "from {{ cookiecutter.package_name }}.app import create_app\n"
-        "import {{ cookiecutter.package_name }}.worker, {{ cookiecutter.package_name }}.scripts.run_weekly_reset\n"
+        f"import {WORKER_SETTINGS.rsplit('.', 1)[0]}\n"
+        f"import {CRON_MODULE}\n"
         "create_app()\n"
         "loaded = [m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'sentry_sdk',"
         " 'opentelemetry.instrumentation'))]\n"

@@ -10,7 +10,6 @@ side without waiting on each other or taking the same row.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -28,8 +27,8 @@ from .models import MailKind, MailStatus
 
 logger = logging.getLogger(__name__)
 
-# The longest a retry waits, and the longest an idle drain waits for the next due row
-# before it leaves it to the periodic drain (which runs every minute).
+# The longest a retry waits, and the furthest ahead a drain defers a wake-up for the next
+# due row; later ones are left to the periodic drain (which runs every minute).
 MAX_RETRY_DELAY_SECONDS = 3600
 IDLE_WAIT_SECONDS = 60
 # What a failure is called when the server was unreachable or dropped the connection.
@@ -232,23 +231,25 @@ class Drainer:
     def __post_init__(self) -> None:
         self.limit = RateLimit(self.config.rate_per_second)
 
-    async def drain(self) -> dict[str, Any]:
-        """Send until nothing is due within IDLE_WAIT_SECONDS; joins a drain under way."""
+    async def drain(self) -> tuple[dict[str, Any], float | None]:
+        """Send what is due; joins a drain under way. Returns the totals and, when the next
+        row falls due within IDLE_WAIT_SECONDS (a retry), the seconds until then: the job
+        defers a wake-up rather than waiting, so a drain never holds up a shutdown."""
         if self._running:
             self._wake.set()
-            return {"joined": True}
+            return {"joined": True}, None
         self._running = True
         totals = {status.value: 0 for status in MailStatus if status is not MailStatus.sending}
         try:
-            await self._loop(totals)
+            next_in = await self._loop(totals)
         finally:
             self._running = False
             await self._disconnect()
         if any(totals.values()):
             logger.info("mail outbox drained: %s", totals)
-        return totals
+        return totals, next_in
 
-    async def _loop(self, totals: dict[str, int]) -> None:
+    async def _loop(self, totals: dict[str, int]) -> float | None:
         while True:
             self._wake.clear()
             batch = await claim(self.factory, self.config)
@@ -271,12 +272,17 @@ class Drainer:
                     totals[r.status.value] += 1
                 if reachable:
                     continue
+                # The server is down: try again after the base retry delay rather than
+                # claiming (and failing) every other due batch now.
+                retry = self.config.retry_seconds
+                return retry if retry <= IDLE_WAIT_SECONDS else None
+            if self._wake.is_set():  # a wake-up joined this drain: look again
+                continue
             wait = await next_due_in(self.factory)
             if wait is None or wait > IDLE_WAIT_SECONDS:
-                return
+                return None
             if wait > 0:
-                with contextlib.suppress(TimeoutError):  # due now, or woken sooner
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait + 0.01)
+                return wait
 
     async def _send(self, batch: list[Claimed], results: list[Result]) -> bool:
         """Send the batch, appending each outcome; False when the server is unreachable

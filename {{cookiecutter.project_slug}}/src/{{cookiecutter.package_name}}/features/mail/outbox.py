@@ -30,10 +30,15 @@ def drain_job_id(cause: str) -> str:
     return f"mail-drain:{cause}"
 
 
-async def wake(queue: ArqRedis, queue_name: str, cause: str) -> bool:
-    """Ask a worker to drain the outbox now; False when Redis is down (the rows wait)."""
+async def wake(
+    queue: ArqRedis, queue_name: str, cause: str, *, defer_by: float | None = None
+) -> bool:
+    """Ask a worker to drain the outbox now (or in `defer_by` seconds); False when Redis
+    is down (the rows wait)."""
     try:
-        job = await queue.enqueue_job(JOB_NAME, _job_id=drain_job_id(cause), _queue_name=queue_name)
+        job = await queue.enqueue_job(
+            JOB_NAME, _job_id=drain_job_id(cause), _queue_name=queue_name, _defer_by=defer_by
+        )
     except Exception as exc:  # Redis down: the periodic drain sends it later.
         logger.warning("mail queued but the worker not woken (%s): %s", cause, exc)
         return False
