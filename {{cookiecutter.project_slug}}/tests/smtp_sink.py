@@ -7,6 +7,7 @@ Per recipient it can refuse permanently (a 5xx reply) or for the next N tries (4
 import logging
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -23,6 +24,8 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)
 class Received:
     recipients: list[str]
     message: EmailMessage
+    at: float = 0.0  # time.monotonic() when its DATA ended
+    peer: str = ""  # the client's address and port: one per SMTP connection
 
 
 def free_port() -> int:
@@ -85,5 +88,7 @@ class SmtpSink:
         raw = content if isinstance(content, bytes) else str(content).encode()
         message: EmailMessage = message_from_bytes(raw, policy=policy.default)
         with self._lock:
-            self.received.append(Received(list(envelope.rcpt_tos), message))
+            self.received.append(
+                Received(list(envelope.rcpt_tos), message, time.monotonic(), str(session.peer))
+            )
         return "250 Message accepted"

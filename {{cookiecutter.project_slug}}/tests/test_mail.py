@@ -11,10 +11,13 @@ from uuid import UUID
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from {{ cookiecutter.package_name }}.features.mail import outbox
+from {{ cookiecutter.package_name }}.features.mail.delivery import Drainer, MailConfig
 from {{ cookiecutter.package_name }}.lib.config import Settings
+from {{ cookiecutter.package_name }}.lib.database import create_session_factory
 from {{ cookiecutter.package_name }}.lib.smtp import parse_smtp_url, sender_domain
 
 from . import factories as f
@@ -192,6 +195,35 @@ async def test_resending_an_invitation_is_scoped_to_the_company(
     assert received.message["Message-ID"] == own.json()["message_id"]
 
 
+async def test_a_resend_sends_the_waiting_invitation_once_and_a_sent_one_anew(
+    api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    acme = f.company(db, "Acme")
+    headers = bearer(admin(db, acme, "boss@acme.example"))
+    ana = f.user(db, acme, "ana@acme.example")
+    resend = f"/admin/users/{ana}/invitation"
+
+    # No worker yet (as when the SMTP server is down): five impatient clicks at once.
+    clicks = await asyncio.gather(*(api.post(resend, headers=headers) for _ in range(5)))
+    assert [r.status_code for r in clicks] == [202] * 5
+    assert len({r.json()["message_id"] for r in clicks}) == 1
+    assert statuses(db) == {"queued": 1}
+
+    start_worker(**mail_env(sink))
+    [first] = await poll(sink.messages, what="the waiting invitation")
+    assert first.message["Message-ID"] == clicks[0].json()["message_id"]
+    await poll(lambda: settled(db), what="the invitation marked sent")
+
+    again = await api.post(resend, headers=headers)
+    assert again.status_code == 202
+    await poll(lambda: sink.count() == 2 or None, what="the second invitation")
+    second = sink.messages()[1]
+    assert second.message["Message-ID"] == again.json()["message_id"]
+    assert second.message["Message-ID"] != first.message["Message-ID"]
+    await poll(lambda: settled(db), what="the second marked sent")
+    assert statuses(db) == {"sent": 2}
+
+
 async def test_an_import_queues_invitations_unless_told_not_to_and_a_dry_run_sends_none(
     api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
 ) -> None:
@@ -324,6 +356,40 @@ async def test_a_worker_killed_mid_batch_resends_at_most_the_messages_in_flight(
         if times > 1:
             twice = {r.message["Message-ID"] for r in received if r.recipients[0] == recipient}
             assert len(twice) == 1
+
+
+async def test_the_rate_limit_holds_in_each_of_two_workers_draining_at_once(
+    db: Db, engine: AsyncEngine, session: AsyncSession, settings: Settings, sink: SmtpSink
+) -> None:
+    rate, people_count = 20.0, 40
+    acme = f.company(db, "Acme")
+    emails = staff(db, acme, "acme.example", people_count)
+    for (user_id,) in db.execute("SELECT id FROM users").fetchall():
+        await outbox.queue_invitation(session, acme, user_id)
+    await session.commit()
+    # What each worker process runs (worker.py's start-up): a Drainer of its own, with its
+    # own SMTP connection and its own limit; small batches so both get a share.
+    config = MailConfig.of(
+        settings.model_copy(
+            update={"smtp_url": sink.url, "mail_rate_per_second": rate, "mail_max_in_flight": 4}
+        )
+    )
+    factory = create_session_factory(engine)
+    await asyncio.gather(*(Drainer(factory, config).drain() for _ in range(2)))
+
+    received = sink.messages()
+    assert sorted(r.recipients[0] for r in received) == sorted(emails)  # each once
+    assert statuses(db) == {"sent": people_count}
+    by_worker: dict[str, list[float]] = {}
+    for r in received:
+        by_worker.setdefault(r.peer, []).append(r.at)
+    assert len(by_worker) == 2, "both workers sent a share"
+    for times in by_worker.values():
+        # Evenly spaced at most `rate` a second: any second holds at most rate + 1.
+        assert all(sum(1 for t in times if start <= t < start + 1) <= rate + 1 for start in times)
+    # Each worker has its own limit: together they send faster than one would.
+    span = max(r.at for r in received) - min(r.at for r in received)
+    assert span < (people_count - 1) / rate
 
 
 async def test_mail_written_while_redis_was_down_is_sent_by_the_periodic_drain(

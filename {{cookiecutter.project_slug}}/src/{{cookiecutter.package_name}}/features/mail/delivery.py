@@ -18,7 +18,8 @@ from uuid import UUID
 
 import aiosmtplib
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib import smtp
 from ...lib.config import Settings
@@ -152,13 +153,10 @@ _NEXT_DUE = text("""
 
 
 async def claim(factory: async_sessionmaker[AsyncSession], config: MailConfig) -> list[Claimed]:
+    lease = config.lease_for(config.max_in_flight)
     async with factory() as session, session.begin():
-        rows = (
-            await session.execute(
-                _CLAIM,
-                {"lease": config.lease_for(config.max_in_flight), "limit": config.max_in_flight},
-            )
-        ).all()
+        conn = await session.connection()
+        rows = (await conn.execute(_CLAIM, {"lease": lease, "limit": config.max_in_flight})).all()
     return [
         Claimed(
             letter=Letter(
@@ -181,7 +179,8 @@ async def record(factory: async_sessionmaker[AsyncSession], results: list[Result
     if not results:
         return
     async with factory() as session, session.begin():
-        await session.execute(
+        conn = await session.connection()
+        await conn.execute(
             _RECORD,
             {
                 "ids": [r.id for r in results],
@@ -196,7 +195,8 @@ async def record(factory: async_sessionmaker[AsyncSession], results: list[Result
 async def next_due_in(factory: async_sessionmaker[AsyncSession]) -> float | None:
     """Seconds until the next row is due (<= 0: now), None when nothing is pending."""
     async with factory() as session, session.begin():
-        value = (await session.execute(_NEXT_DUE)).scalar()
+        conn = await session.connection()
+        value = (await conn.execute(_NEXT_DUE)).scalar()
     return None if value is None else float(value)
 
 

@@ -53,11 +53,35 @@ async def queue_invitation(session: AsyncSession, company_id: UUID, user_id: UUI
     return row.id
 
 
+# The user's invitation that has not been sent yet, made due now if it is waiting on a
+# retry; locking the user row first serializes two resends of the same person.
+_LOCK_USER = text("SELECT id FROM users WHERE id = :user_id FOR NO KEY UPDATE")
+_PENDING = text("""
+    UPDATE mail_outbox
+    SET next_attempt_at = CASE WHEN status = 'queued'
+        THEN least(next_attempt_at, clock_timestamp()) ELSE next_attempt_at END
+    WHERE id = (
+        SELECT id FROM mail_outbox
+        WHERE user_id = :user_id AND kind = 'invitation' AND status IN ('queued', 'sending')
+        ORDER BY created_at LIMIT 1
+    )
+    RETURNING id
+""")
+
+
 async def resend_invitation(session: AsyncSession, company_id: UUID, user_id: UUID) -> UUID:
-    """A new invitation for an active user of this company (another company's: 404)."""
+    """The invitation of an active user of this company (another company's: 404), sent
+    again. One still waiting to be sent is the one sent, now, under its own Message-ID: a
+    resend clicked five times while the SMTP server is down sends one e-mail, not five.
+    Once it was sent (or failed), a resend is a new message."""
     found = await users.get_user(session, company_id, user_id)
     if not found.user.is_active:
         raise DomainRuleError("the user is inactive: activate them first", code="user_inactive")
+    conn = await session.connection()
+    await conn.execute(_LOCK_USER, {"user_id": found.user.id})
+    pending = (await conn.execute(_PENDING, {"user_id": found.user.id})).scalar()
+    if pending is not None:
+        return UUID(str(pending))
     return await queue_invitation(session, company_id, found.user.id)
 
 
