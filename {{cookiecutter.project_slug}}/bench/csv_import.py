@@ -9,10 +9,13 @@ duplicate rows), then in a database of its own:
    of users, wallets and ledger rows (what the import must do, with none of its checks),
    in a clone of the empty database;
 2. the import: an api (uvicorn) and a worker (arq) started as subprocesses, the file
-   uploaded over HTTP, the status URL polled until `completed`.
+   uploaded over HTTP, the status URL polled until `completed`; once with
+   `send_invitations=false`, then in a fresh database with the invitations (one outbox
+   row per new user, written in the import's transaction; the e-mails are sent after it).
 
-Prints rows/s of both and their ratio, the worker's peak RSS, and the api's RSS before
-and after the upload. Needs Postgres and Redis (DATABASE_URL, REDIS_URL, as the app);
+Prints rows/s of the baseline and of both imports, the import's ratio to the baseline,
+what the invitations add, the worker's peak RSS, and the api's RSS before and after the
+upload. Needs Postgres and Redis (DATABASE_URL, REDIS_URL, as the app);
 every bench_ database it creates is dropped on exit.
 """
 
@@ -141,24 +144,53 @@ def main() -> int:
             migrate(raw_url)
             raw_company, _ = seed(raw_url)
             raw_seconds = baseline(raw_url, csv_path, raw_company)
-        with database(admin_url, f"bench_csv_{run}") as url:
-            migrate(url)
-            _, admin_sub = seed(url)
-            ours_seconds, worker_peak, api_before, api_after = end_to_end(
-                url, settings, tmp, csv_path, size, run, admin_sub
-            )
+        runs = {}
+        for invitations in (False, True):
+            with database(admin_url, f"bench_csv_{run}_{int(invitations)}") as url:
+                migrate(url)
+                _, admin_sub = seed(url)
+                runs[invitations] = end_to_end(
+                    url,
+                    settings,
+                    tmp,
+                    csv_path,
+                    size,
+                    f"{run}-{int(invitations)}",
+                    admin_sub,
+                    invitations=invitations,
+                )
     raw_rate = options.rows / raw_seconds
-    rate = options.rows / ours_seconds
+    quiet, invited = runs[False], runs[True]
+    rate, invited_rate = options.rows / quiet[0], options.rows / invited[0]
     print(f"baseline (COPY + INSERT ... SELECT): {raw_seconds:8.2f} s {raw_rate:12,.0f} rows/s")
-    print(f"import end to end (upload..completed): {ours_seconds:6.2f} s {rate:12,.0f} rows/s")
+    print(f"import end to end (upload..completed): {quiet[0]:6.2f} s {rate:12,.0f} rows/s")
     print(f"ratio (import / baseline rate): {rate / raw_rate:.2f}")
-    print(f"worker peak RSS: {worker_peak / 1024:.0f} MB")
-    print(f"api RSS before / after the upload: {api_before / 1024:.0f} / {api_after / 1024:.0f} MB")
+    print(
+        f"import with invitations: {invited[0]:6.2f} s {invited_rate:12,.0f} rows/s"
+        f" ({invited[0] / quiet[0] - 1:+.0%} time; ratio to baseline {invited_rate / raw_rate:.2f})"
+    )
+    for label, (_, worker_peak, api_before, api_after) in (
+        ("", quiet),
+        (" (invitations)", invited),
+    ):
+        print(f"worker peak RSS{label}: {worker_peak / 1024:.0f} MB")
+        print(
+            f"api RSS before / after the upload{label}:"
+            f" {api_before / 1024:.0f} / {api_after / 1024:.0f} MB"
+        )
     return 0
 
 
 def end_to_end(
-    url: str, settings: Settings, tmp: Path, csv_path: Path, size: int, run: str, admin_sub: str
+    url: str,
+    settings: Settings,
+    tmp: Path,
+    csv_path: Path,
+    size: int,
+    run: str,
+    admin_sub: str,
+    *,
+    invitations: bool,
 ) -> tuple[float, int, int, int]:
     jwks_url, sign = local_signer(tmp)
     port = free_port()
@@ -186,7 +218,9 @@ def end_to_end(
             started = time.perf_counter()
             with csv_path.open("rb") as file:
                 response = client.post(
-                    "/admin/users/imports", files={"file": ("people.csv", file, "text/csv")}
+                    "/admin/users/imports",
+                    files={"file": ("people.csv", file, "text/csv")},
+                    data={"send_invitations": str(invitations).lower()},
                 )
             response.raise_for_status()
             api_after = rss_kb(api.pid)

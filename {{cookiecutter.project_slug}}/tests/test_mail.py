@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx
+import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -405,6 +406,34 @@ async def test_mail_written_while_redis_was_down_is_sent_by_the_periodic_drain(
 
     [received] = await poll(sink.messages)
     assert received.recipients == ["ana@acme.example"]
+
+
+OUTBOX_ROW = "INSERT INTO mail_outbox (company_id, user_id, kind) VALUES (%s, %s, 'invitation')"
+
+
+def test_an_outbox_row_needs_its_user_in_its_company_and_keeps_them(db: Db) -> None:
+    acme, globex = f.company(db, "Acme"), f.company(db, "Globex")
+    ana = f.user(db, acme, "ana@acme.example")
+    bob = f.user(db, globex, "bob@globex.example")
+    # Checked per statement (migration 0012_outbox_speed): one bad row fails them all.
+    for company, user in ((globex, ana), (acme, UUID(int=1))):
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="mail_outbox_user_exists"):
+            db.execute(
+                OUTBOX_ROW.replace("VALUES", "VALUES (%s, %s, 'invitation'),"),
+                (acme, ana, company, user),
+            )
+    assert statuses(db) == {}
+    db.execute(OUTBOX_ROW, (acme, ana))
+    # Nor re-pointed afterwards, nor left without its user.
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("UPDATE mail_outbox SET user_id = %s, company_id = %s", (bob, globex))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="deactivate"):
+        db.execute("DELETE FROM users WHERE id = %s", (ana,))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        db.execute("UPDATE users SET company_id = %s WHERE id = %s", (globex, ana))
+    db.execute("UPDATE users SET name = 'Ana Maria' WHERE id = %s", (ana,))  # as ever
+    rows = db.execute("SELECT company_id, user_id FROM mail_outbox").fetchall()
+    assert rows == [(acme, ana)]
 
 
 def test_smtp_urls() -> None:

@@ -71,7 +71,12 @@ class MailMessage(SQLModel, table=True):
             "next_attempt_at",
             postgresql_where=text("status IN ('queued', 'sending')"),
         ),
-        Index("ix_mail_outbox_announcement_id_status", "announcement_id", "status"),
+        Index(
+            "ix_mail_outbox_announcement_id_status",
+            "announcement_id",
+            "status",
+            postgresql_where=text("announcement_id IS NOT NULL"),
+        ),
     )
 
     id: UUID = Field(
@@ -79,8 +84,10 @@ class MailMessage(SQLModel, table=True):
         primary_key=True,
         sa_column_kwargs={"server_default": text("gen_random_uuid()")},
     )
-    company_id: UUID = Field(foreign_key="companies.id")
-    user_id: UUID = Field(foreign_key="users.id", index=True)
+    # No foreign keys: a per-statement trigger checks that each row's user exists in
+    # company_id, and users are never deleted nor moved (migration 0012_outbox_speed).
+    company_id: UUID
+    user_id: UUID = Field(index=True)
     kind: MailKind = Field(sa_type=String(20))
     announcement_id: UUID | None = Field(default=None, foreign_key="announcements.id")
     status: MailStatus = Field(
