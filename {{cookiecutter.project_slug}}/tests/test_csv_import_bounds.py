@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from {{ cookiecutter.package_name }}.features.admin.users import csv_import
-from {{ cookiecutter.package_name }}.features.admin.users.csv_format import ROW_MAX_CHARS
-from {{ cookiecutter.package_name }}.features.admin.users.import_models import ERRORS_KEPT
+from {{ cookiecutter.package_name }}.features.user_import import service as csv_import
+from {{ cookiecutter.package_name }}.features.user_import.csv_format import ROW_MAX_CHARS
+from {{ cookiecutter.package_name }}.features.user_import.models import ERRORS_KEPT
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.worker import WorkerSettings
 
@@ -109,7 +109,7 @@ async def test_a_row_with_more_cells_than_the_header_is_a_row_error(
 # slot and an object) does not fit.
 _UNDER_A_MEMORY_LIMIT = """
 import json, resource, sys, uuid
-from {{ cookiecutter.package_name }}.features.admin.users import csv_processing
+from {{ cookiecutter.package_name }}.features.user_import import processing as csv_processing
 vm_kib = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0])
 limit = vm_kib * 1024 + int(sys.argv[3]) * 1024 * 1024
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
