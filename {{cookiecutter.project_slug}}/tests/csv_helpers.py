@@ -8,8 +8,8 @@ from uuid import UUID
 
 import httpx
 
-from {{ cookiecutter.package_name }}.features.admin.users import csv_processing
-from {{ cookiecutter.package_name }}.features.admin.users.csv_import import (
+from {{ cookiecutter.package_name }}.features.user_import import processing as csv_processing
+from {{ cookiecutter.package_name }}.features.user_import.models import (
     IMPORT_LOCK_NAMESPACE,
 )
 

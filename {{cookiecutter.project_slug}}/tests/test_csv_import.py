@@ -12,7 +12,8 @@ from uuid import UUID
 import httpx
 import pytest
 
-from {{ cookiecutter.package_name }}.features.admin.users import csv_processing, jobs
+from {{ cookiecutter.package_name }}.features.user_import import jobs
+from {{ cookiecutter.package_name }}.features.user_import import processing as csv_processing
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f
@@ -313,7 +314,7 @@ async def test_errors_are_paginated_and_downloadable_without_formulas(
 
 
 def test_neutralise_prefixes_formula_cells() -> None:
-    from {{ cookiecutter.package_name }}.features.admin.users.csv_format import neutralise
+    from {{ cookiecutter.package_name }}.features.user_import.csv_format import neutralise
 
     assert [neutralise(c) for c in ["=1+1", "+1", "-1", "@x", "\tx", "ok", ""]] == [
         "'=1+1",

@@ -1,5 +1,6 @@
-"""The CSV import, bounded: capped row errors, rows of absurd width in bounded memory, one
-rule set with the api, deactivated users reported, files deleted, imports per company.
+"""The CSV import, bounded: capped row errors, rows of absurd width in bounded memory,
+deactivated users reported, files deleted, imports per company (its rules for a user's
+fields are the api's: test_user_rules.py).
 """
 
 import asyncio
@@ -13,9 +14,9 @@ import httpx
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from {{ cookiecutter.package_name }}.features.admin.users import csv_import
-from {{ cookiecutter.package_name }}.features.admin.users.csv_format import ROW_MAX_CHARS
-from {{ cookiecutter.package_name }}.features.admin.users.import_models import ERRORS_KEPT
+from {{ cookiecutter.package_name }}.features.user_import import service as csv_import
+from {{ cookiecutter.package_name }}.features.user_import.csv_format import ROW_MAX_CHARS
+from {{ cookiecutter.package_name }}.features.user_import.models import ERRORS_KEPT
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.worker import WorkerSettings
 
@@ -108,7 +109,7 @@ async def test_a_row_with_more_cells_than_the_header_is_a_row_error(
 # slot and an object) does not fit.
 _UNDER_A_MEMORY_LIMIT = """
 import json, resource, sys, uuid
-from {{ cookiecutter.package_name }}.features.admin.users import csv_processing
+from {{ cookiecutter.package_name }}.features.user_import import processing as csv_processing
 vm_kib = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0])
 limit = vm_kib * 1024 + int(sys.argv[3]) * 1024 * 1024
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -162,67 +163,6 @@ async def test_a_row_of_absurd_width_is_a_row_error_read_in_bounded_memory(
     first = state["errors"]["items"][0]["message"]
     assert first == f"is longer than {ROW_MAX_CHARS} characters"
     assert set(imported_users(db, acme)) == {"ana@acme.example"}
-
-
-# (field, value, accepted): fed to POST /admin/users and to an import row alike.
-CASES = [
-    ("name", "Ana Souza", True),
-    ("name", "José d'Ávila", True),
-    ("name", "Ana\tSouza", False),
-    ("name", "Ana\x07Souza", False),
-    ("name", "Ana\u0085Souza", False),  # a C1 control character
-    ("name", "A", False),
-    ("email", "ana+tag@acme.example", True),
-    ("email", "a,b@acme.example", False),
-    ("email", "a;b@acme.example", False),
-    ("email", "<a>@acme.example", False),
-    ("email", "a\x01b@acme.example", False),
-    ("email", "ana@acme.example.", False),
-    ("email", "ana@@acme.example", False),
-    ("department", "Engineering", True),
-    ("department", "Eng\x1b[31m", False),
-    ("department", "d" * 121, False),
-    ("job_title", "Dev\nOps", False),
-    ("job_title", "x\u009b", False),
-]
-
-
-def _csv_cell(value: str) -> str:
-    return '"' + value.replace('"', '""') + '"'
-
-
-async def test_the_api_and_the_import_give_one_answer_for_each_value(
-    api: httpx.AsyncClient, headers: dict[str, str], database_url: str
-) -> None:
-    rows = []
-    api_answers: list[tuple[bool, str | None]] = []
-    for number, (field, value, _) in enumerate(CASES):
-        person = {
-            "name": f"Person {number}",
-            "email": f"person{number}@acme.example",
-            "department": "Ops",
-            "job_title": "Lead",
-            field: value,
-        }
-        response = await api.post("/admin/users", json=person, headers=headers)
-        assert response.status_code in {201, 422}, response.text
-        message = None
-        if response.status_code == 422:
-            details = response.json()["error"]["details"]
-            message = details[0]["message"].removeprefix("Value error, ")
-        api_answers.append((response.status_code == 201, message))
-        # Another person in the file, unless the email is the value tried (then an accepted
-        # one is skipped as existing: still no row error).
-        if field != "email":
-            person["email"] = f"csv{number}@acme.example"
-        rows.append(",".join(_csv_cell(person[key]) for key in HEADER.strip().split(",")))
-
-    state = await imported(api, headers, database_url, (HEADER + "\n".join(rows)).encode())
-
-    by_row = {e["row_number"]: e["message"] for e in state["errors"]["items"]}
-    import_answers = [(row not in by_row, by_row.get(row)) for row in range(2, 2 + len(CASES))]
-    assert import_answers == api_answers
-    assert [accepted for accepted, _ in api_answers] == [case[2] for case in CASES]
 
 
 async def test_a_deactivated_user_found_again_is_counted_and_explained(

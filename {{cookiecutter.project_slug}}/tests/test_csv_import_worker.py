@@ -9,7 +9,7 @@ from uuid import UUID
 import httpx
 import redis
 
-from {{ cookiecutter.package_name }}.features.admin.users.csv_import import job_id_for
+from {{ cookiecutter.package_name }}.features.user_import.service import job_id_for
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f

@@ -8,7 +8,7 @@ from uuid import UUID
 import httpx
 from arq.jobs import Job
 
-from {{ cookiecutter.package_name }}.features.admin.users.csv_import import job_id_for
+from {{ cookiecutter.package_name }}.features.user_import.service import job_id_for
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.queue import create_queue
 

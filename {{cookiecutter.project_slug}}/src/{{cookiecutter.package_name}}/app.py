@@ -6,11 +6,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .features.admin.router import router as admin_router
-from .features.admin.users import csv_import
-from .features.admin.users.import_router import router as user_import_router
 from .features.compliments.router import router as compliments_router
 from .features.health.router import router as health_router
 from .features.mail.router import router as mail_router
+from .features.user_import import service as user_import
+from .features.user_import.router import router as user_import_router
 from .features.users.router import router as users_router
 from .features.wallets.router import router as wallets_router
 from .lib import error_reports, telemetry
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_timeout=settings.request_read_timeout_seconds,
         min_bytes_per_second=settings.request_min_bytes_per_second,
         route_limits={
-            ("POST", app.url_path_for("upload")): csv_import.upload_max_body_bytes(settings)
+            ("POST", app.url_path_for("upload")): user_import.upload_max_body_bytes(settings)
         },
     )
     install_error_handlers(app)

@@ -48,8 +48,9 @@ from sqlmodel import col, select
 from .features.companies.domains import domain_of
 from .features.companies.models import Company
 from .features.companies.service import company_owning, create_company
+from .features.users import rules
 from .features.users.models import Role, User
-from .features.users.service import create_user
+from .features.users.service import InvalidUserError, create_user
 from .lib.auth import ALGORITHM
 from .lib.config import AuthConfigError, Settings, get_settings
 from .lib.database import create_session_factory, engine_scope
@@ -206,14 +207,15 @@ def dev_token(args: argparse.Namespace) -> int:
             f"it accepts this token only with AUTH_JWKS_URL=file:{keys_dir / JWKS_FILE}",
             file=sys.stderr,
         )
-    email = args.email.strip().lower()
-    if email.count("@") != 1 or "." not in email.split("@")[1]:
-        raise CommandError(f"'{args.email}' is not an email address")
+    email = rules.normalize_email(args.email)
+    if (problem := rules.email_problem(email)) is not None:
+        # The users feature's rule, as the api and the import answer it.
+        raise CommandError(f"email {problem}: {args.email!r}")
     role = Role(args.role) if args.role else None
     try:
         user = asyncio.run(ensure_user(settings, email, role, args.name))
     except AppError as exc:
-        raise CommandError(str(exc)) from exc
+        raise refusal(exc) from exc
     except (SQLAlchemyError, OSError) as exc:
         raise database_error(exc) from exc
     print(mint(key, kid, issuer=auth.issuer, audience=auth.audience, user=user, ttl=args.ttl))
@@ -223,6 +225,15 @@ def dev_token(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def refusal(exc: AppError) -> CommandError:
+    """One line: what the services refused and, for an invalid user, each field's reason
+    (the api's details), which the message alone does not say."""
+    if not isinstance(exc, InvalidUserError):
+        return CommandError(str(exc))
+    reasons = [f"{d['field']} {d['message']}" for d in exc.details or ()]
+    return CommandError("; ".join([str(exc), *reasons]))
 
 
 def database_error(exc: Exception) -> CommandError:
@@ -266,7 +277,7 @@ def create_company_command(args: argparse.Namespace) -> int:
     try:
         created = asyncio.run(add_company(settings, args))
     except AppError as exc:
-        raise CommandError(str(exc)) from exc
+        raise refusal(exc) from exc
     except (SQLAlchemyError, OSError) as exc:
         raise database_error(exc) from exc
     print(json.dumps(created))

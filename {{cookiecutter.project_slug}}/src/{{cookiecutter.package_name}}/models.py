@@ -1,14 +1,14 @@
 """Every table, imported in one place so Alembic sees the whole schema."""
 
-from .features.admin.users.import_models import (
+from .features.companies.models import Company, CompanyDomain
+from .features.compliments.models import Compliment, ComplimentIdempotencyKey
+from .features.mail.models import Announcement, MailKind, MailMessage, MailStatus
+from .features.user_import.models import (
     CsvImport,
     CsvImportChunk,
     CsvImportError,
     ImportStatus,
 )
-from .features.companies.models import Company, CompanyDomain
-from .features.compliments.models import Compliment, ComplimentIdempotencyKey
-from .features.mail.models import Announcement, MailKind, MailMessage, MailStatus
 from .features.users.models import Role, User
 from .features.wallets.models import (
     BalanceType,

@@ -6,10 +6,10 @@ from arq import cron, func
 from arq.cron import CronJob
 from arq.worker import Function
 
-from .features.admin.users import jobs as import_jobs
 from .features.compliments import jobs as compliment_jobs
 from .features.mail import jobs as mail_jobs
 from .features.mail.delivery import Drainer, MailConfig
+from .features.user_import import jobs as import_jobs
 from .features.wallets import jobs as wallet_jobs
 from .lib import context, error_reports, telemetry
 from .lib.config import get_settings

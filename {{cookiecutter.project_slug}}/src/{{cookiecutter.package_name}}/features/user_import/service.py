@@ -2,7 +2,7 @@
 
 No HTTP here: the router hands over the upload's bytes as they arrive; errors are
 AppErrors carrying a status number. The worker side (reading, validating and inserting
-the rows) is in `csv_processing.py`.
+the rows) is in `processing.py`.
 """
 
 import logging
@@ -23,10 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ....lib.config import Settings
-from ....lib.errors import AppError, NotFoundError
+from ...lib.config import Settings
+from ...lib.errors import AppError, NotFoundError
 from . import csv_format
-from .import_models import CHUNK_BYTES, CsvImport, CsvImportError, ImportStatus
+from .models import (
+    CHUNK_BYTES,
+    IMPORT_LOCK_NAMESPACE,
+    CsvImport,
+    CsvImportError,
+    ImportStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +47,6 @@ CSV_CONTENT_TYPES = {
     "text/comma-separated-values",
     "application/octet-stream",
 }
-# Namespace of the advisory lock a worker holds while it processes an import.
-IMPORT_LOCK_NAMESPACE = 0x43535649  # "CSVI"
 # Namespace of the transaction lock that makes a company's new imports take turns, so
 # two uploads finishing together cannot both pass CSV_IMPORT_MAX_ACTIVE_PER_COMPANY.
 COMPANY_IMPORTS_LOCK_NAMESPACE = 0x43535643  # "CSVC"

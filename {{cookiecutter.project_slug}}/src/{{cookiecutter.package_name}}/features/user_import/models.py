@@ -29,9 +29,12 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from ....lib.models import timestamp_field
+from ...lib.models import timestamp_field
 
 CHUNK_BYTES = 1024 * 1024
+# Namespace of the advisory lock a worker holds while it processes an import (the
+# worker takes it, the api's reconciler looks for it).
+IMPORT_LOCK_NAMESPACE = 0x43535649  # "CSVI"
 # Row errors kept per import (the first, in row order); `errors_total` counts them all.
 # A file of a million bad lines costs a counter, not a million rows.
 ERRORS_KEPT = 1000

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from ...users import rules
+from ..users import rules
 
 BOM = codecs.BOM_UTF8
 UTF8 = "utf-8"

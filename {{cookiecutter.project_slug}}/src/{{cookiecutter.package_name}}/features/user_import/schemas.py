@@ -3,8 +3,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from ....lib.pagination import Page
-from .import_models import ImportStatus
+from ...lib.pagination import Page
+from .models import ImportStatus
 
 
 class ImportAccepted(BaseModel):

@@ -35,11 +35,10 @@ from uuid import UUID
 
 import psycopg
 
-from ...companies.domains import belongs_to, outside_message
-from ...users.service import INITIAL_ALLOWANCE_REASON
+from ..companies.domains import belongs_to, outside_message
+from ..users.service import INITIAL_ALLOWANCE_REASON
 from . import csv_format
-from .csv_import import IMPORT_LOCK_NAMESPACE
-from .import_models import ERRORS_KEPT, ImportStatus
+from .models import ERRORS_KEPT, IMPORT_LOCK_NAMESPACE, ImportStatus
 
 logger = logging.getLogger(__name__)
 

@@ -11,16 +11,16 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ....lib.dependencies import get_session
-from ....lib.errors import AppError, error_responses
-from ....lib.pagination import Page, PageQuery
-from ....lib.uploads import PartData, PartEnd, PartStart, multipart_events
-from ....lib.urls import relative_url
-from ...users.dependencies import Caller, require
-from ...users.permissions import Permission
-from . import csv_format, csv_import
-from .import_models import ERRORS_KEPT, CsvImport
-from .import_schemas import (
+from ...lib.dependencies import get_session
+from ...lib.errors import AppError, error_responses
+from ...lib.pagination import Page, PageQuery
+from ...lib.uploads import PartData, PartEnd, PartStart, multipart_events
+from ...lib.urls import relative_url
+from ..users.dependencies import Caller, require
+from ..users.permissions import Permission
+from . import csv_format, service
+from .models import ERRORS_KEPT, CsvImport
+from .schemas import (
     ImportAccepted,
     ImportCounts,
     ImportRowError,
@@ -100,11 +100,11 @@ async def upload(
     # Refused before the body is read when the company is at its limit (checked again,
     # under a lock, as the upload is stored).
     max_active: int = settings.csv_import_max_active_per_company
-    await csv_import.check_capacity(session, caller.company_id, max_active)
+    await service.check_capacity(session, caller.company_id, max_active)
     # The body's size and pace are bounded by lib/request_limits.py. No transaction stays
     # open while it streams in: the caller's ends here, the upload's is `finish`.
     await session.commit()
-    sink: csv_import.ImportUpload | None = None
+    sink: service.ImportUpload | None = None
     field: str | None = None
     form_value = bytearray()
     try:
@@ -114,8 +114,8 @@ async def upload(
                 if field == FILE_FIELD and event.filename is not None:
                     if sink is not None:
                         raise AppError("send one file per import", code="too_many_files")
-                    csv_import.check_file_type(event.filename, event.content_type)
-                    sink = csv_import.ImportUpload(
+                    service.check_file_type(event.filename, event.content_type)
+                    sink = service.ImportUpload(
                         session,
                         company_id=caller.company_id,
                         requested_by=caller.user_id,
@@ -141,7 +141,7 @@ async def upload(
     finally:
         if sink is not None:
             sink.close()
-    await csv_import.enqueue(request.app.state.queue, settings.queue_name, record.id)
+    await service.enqueue(request.app.state.queue, settings.queue_name, record.id)
     return ImportAccepted(
         id=record.id,
         status=record.status,
@@ -197,8 +197,8 @@ def _state(request: Request, record: CsvImport, errors: Page[ImportRowError]) ->
 async def import_status(
     import_id: UUID, request: Request, caller: Importer, session: Session, page: PageQuery
 ) -> ImportState:
-    record = await csv_import.get_import(session, caller.company_id, import_id)
-    items, total = await csv_import.row_errors(
+    record = await service.get_import(session, caller.company_id, import_id)
+    items, total = await service.row_errors(
         session, import_id, limit=page.limit, offset=page.offset
     )
     errors = Page[ImportRowError](
@@ -225,7 +225,7 @@ async def import_status(
 async def import_errors_csv(
     import_id: UUID, request: Request, caller: Importer, session: Session
 ) -> StreamingResponse:
-    await csv_import.get_import(session, caller.company_id, import_id)
+    await service.get_import(session, caller.company_id, import_id)
     # Nothing may wait on a slow reader inside a transaction: the request's ends now, and
     # the rows are read one batch per transaction.
     await session.commit()
@@ -235,7 +235,7 @@ async def import_errors_csv(
         # Its own session: the request's may be closed once the response starts.
         yield _csv_line(["row_number", "field", "message"])
         async with factory() as own:
-            async for number, field, message in csv_import.iter_row_errors(own, import_id):
+            async for number, field, message in service.iter_row_errors(own, import_id):
                 yield _csv_line(csv_format.neutralised([str(number), field, message]))
 
     return StreamingResponse(

@@ -9,10 +9,10 @@ from uuid import UUID
 import psycopg
 from arq import Retry
 
-from ....lib import telemetry
-from ....lib.config import Settings
-from ...mail import outbox
-from . import csv_import, csv_processing
+from ...lib import telemetry
+from ...lib.config import Settings
+from ..mail import outbox
+from . import processing, service
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +35,10 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
     """Process one import; idempotent, so at-least-once delivery is enough."""
     settings: Settings = ctx["settings"]
     job_try: int = ctx.get("job_try", 1)
-    stop = csv_processing.StopRequest()
+    stop = processing.StopRequest()
     dsn = libpq_dsn(settings)
     work = asyncio.ensure_future(
-        asyncio.to_thread(csv_processing.run_import, dsn, UUID(import_id), stop=stop)
+        asyncio.to_thread(processing.run_import, dsn, UUID(import_id), stop=stop)
     )
     try:
         # Shielded: cancelling the job must not forget the thread, see below.
@@ -46,7 +46,7 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
     except asyncio.CancelledError:
         await _stop(work, stop, import_id)
         raise
-    except csv_processing.ImportCancelledError:
+    except processing.ImportCancelledError:
         raise Retry(defer=RETRY_BACKOFF_SECONDS) from None
     except TRANSIENT_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}".strip()
@@ -56,7 +56,7 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
             raise Retry(defer=delay) from exc
         try:
             outcome = await asyncio.to_thread(
-                csv_processing.fail, dsn, UUID(import_id), f"after {job_try} tries: {reason}"
+                processing.fail, dsn, UUID(import_id), f"after {job_try} tries: {reason}"
             )
         except TRANSIENT_ERRORS:
             # Still unreachable: the import stays `processing`, and the reconciler
@@ -72,8 +72,8 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
 
 
 async def _stop(
-    work: "asyncio.Future[csv_processing.ImportOutcome]",
-    stop: csv_processing.StopRequest,
+    work: "asyncio.Future[processing.ImportOutcome]",
+    stop: processing.StopRequest,
     import_id: str,
 ) -> None:
     """The job is cancelled (worker shutdown, timeout): stop the thread and wait for it.
@@ -89,7 +89,7 @@ async def _stop(
         threading.Thread(target=stop.stop, name="csv-import-stop", daemon=True).start()
         await asyncio.wait({work}, timeout=1)
     error = work.exception()
-    if isinstance(error, csv_processing.ImportCancelledError):
+    if isinstance(error, processing.ImportCancelledError):
         logger.info("import %s stopped and rolled back; it will be run again", import_id)
     elif error is None:
         logger.info("import %s finished before it could be stopped", import_id)
@@ -101,7 +101,7 @@ async def reconcile_csv_imports(ctx: dict[str, Any]) -> dict[str, int]:
     """Re-enqueue imports Redis lost or a dead worker abandoned (start-up and every minute)."""
     settings: Settings = ctx["settings"]
     async with ctx["session_factory"]() as session:
-        result = await csv_import.reconcile(session, ctx["redis"], settings.queue_name)
+        result = await service.reconcile(session, ctx["redis"], settings.queue_name)
     return {"stuck": result.stuck, "enqueued": result.enqueued}
 
 
@@ -109,5 +109,5 @@ async def purge_csv_import_files(ctx: dict[str, Any]) -> dict[str, int]:
     """Delete what is left of uploaded files past CSV_IMPORT_FILE_RETENTION_HOURS (hourly)."""
     settings: Settings = ctx["settings"]
     async with ctx["session_factory"]() as session:
-        result = await csv_import.purge_files(session, settings.csv_import_file_retention_hours)
+        result = await service.purge_files(session, settings.csv_import_file_retention_hours)
     return {"expired": result.expired, "files_deleted": result.files_deleted}
