@@ -24,8 +24,6 @@ EMAIL = re.compile(r'^[^@\s"<>]+@[^@\s"<>]+\.[^@\s"<>]+$')
 MAX_NAME = 60
 MAX_SLUG = 40
 MAX_PACKAGE = 40
-AUTH_PROVIDERS = ("auth0", "oidc")
-LICENSES = ("MIT", "Apache-2.0", "proprietary")
 # Railway's cron (docs.railway.com/reference/cron-jobs): five numeric fields in UTC, day of
 # week 0-7 (0 and 7 are Sunday), no names, and at least 5 minutes between runs.
 # copier.yml's validator holds the same rules in Jinja; tests/test_answers.py compares them.
@@ -106,8 +104,11 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def errors(answers: dict[str, str], reserved: dict[str, Any]) -> list[str]:
-    """One line per bad answer; `reserved` is hooks/reserved_names.json's content."""
+def errors(
+    answers: dict[str, str], reserved: dict[str, Any], choices: dict[str, list[str]]
+) -> list[str]:
+    """One line per bad answer; `reserved` is hooks/reserved_names.json's content,
+    `choices` hooks/choices.json's (the options copier.yml's menus show)."""
     found: list[str] = []
     name = answers["project_name"]
     if not name.strip():
@@ -154,13 +155,11 @@ def errors(answers: dict[str, str], reserved: dict[str, Any]) -> list[str]:
     schedule_error = cron_error(answers["weekly_reset_schedule"])
     if schedule_error:
         found.append(f"weekly_reset_schedule: {schedule_error}")
-    if answers.get("auth_provider", "auth0") not in AUTH_PROVIDERS:
-        found.append(
-            f"auth_provider: '{answers['auth_provider']}' must be one of "
-            f"{', '.join(AUTH_PROVIDERS)}"
-        )
-    if answers.get("license", "MIT") not in LICENSES:
-        found.append(f"license: '{answers['license']}' must be one of {', '.join(LICENSES)}")
+    # The choices are plain answers in cookiecutter.json: cookiecutter refuses a value
+    # outside a list with a traceback, before any hook runs.
+    for key, options in choices.items():
+        if answers[key] not in options:
+            found.append(f"{key}: '{answers[key]}' must be one of {', '.join(options)}")
     return found
 
 
@@ -169,7 +168,8 @@ def main() -> int:
     # checks intact instead of breaking this file's syntax.
     answers: dict[str, str] = json.loads(r"""{{ cookiecutter | tojson }}""")
     reserved: dict[str, Any] = json.loads(r"""{{ reserved_names | tojson }}""")
-    found = errors(answers, reserved)
+    choices: dict[str, list[str]] = json.loads(r"""{% include 'hooks/choices.json' %}""")
+    found = errors(answers, reserved, choices)
     for line in found:
         print(f"error: {line}", file=sys.stderr)
     return 1 if found else 0

@@ -33,6 +33,9 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
     },
 }
 
+# The options of the choice questions: copier.yml's menus, the hook's check.
+CHOICES: dict[str, list[str]] = json.loads((TEMPLATE / "hooks" / "choices.json").read_text())
+
 # The longest and the shortest names the answer checks accept (MAX_NAME, MAX_SLUG and
 # MAX_PACKAGE in hooks/pre_gen_project.py; a one-letter name), with a description long
 # enough to wrap and an empty one: every templated line must pass ruff at both ends. And
@@ -77,7 +80,7 @@ def answer(answers: dict[str, str], key: str) -> str:
         return answers[key]
     default = json.loads((TEMPLATE / "cookiecutter.json").read_text())[key]
     assert "{{" not in str(default), f"{key}'s default is computed from other answers"
-    return default[0] if isinstance(default, list) else str(default)
+    return str(default)
 
 
 def run(

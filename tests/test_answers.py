@@ -27,7 +27,9 @@ import local_extensions
 from tools.reserved_names import imported_modules
 
 from .helpers import (
+    ANSWER_SETS,
     ANSWERS_FILE,
+    CHOICES,
     NAME_EXTREMES,
     TEMPLATE,
     TOOLS,
@@ -90,17 +92,16 @@ BAD_ANSWERS = [
     ({"weekly_reset_schedule": "0 0 * * MON"}, "weekly_reset_schedule"),
     ({"weekly_reset_schedule": "*/2 * * * *"}, "weekly_reset_schedule"),
     ({"python_version": "3.10"}, "python_version"),
+    ({"python_version": "3.13.1"}, "python_version"),
+    ({"auth_provider": "okta"}, "auth_provider"),
+    ({"auth_provider": "Auth0"}, "auth_provider"),
     ({"license": "GPL-3.0"}, "license"),
+    ({"license": ""}, "license"),
 ]
-# Both tools check a choice themselves, before any of the template's code runs, and both
-# answer a refused one with a traceback (cookiecutter's ValueError, copier's): not fixable
-# from the template without giving up the choice menus.
-TOOL_CHECKED = {"python_version", "auth_provider", "license"}
 
 
-def assert_no_traceback(done: subprocess.CompletedProcess[str], field: str) -> None:
-    if field not in TOOL_CHECKED:
-        assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+def assert_no_traceback(done: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
 
 
 def ids(case: tuple[dict[str, str], str]) -> str:
@@ -115,13 +116,10 @@ def test_cookiecutter_refuses(case: tuple[dict[str, str], str], tmp_path: Path) 
     out.mkdir()
     done = cookiecutter(answers, out)
     assert done.returncode != 0
-    # The hook's one-line reason (cookiecutter's own for a choice), not a traceback that
-    # happens to quote the answer.
-    reasons = [
-        line for line in done.stderr.splitlines() if line.startswith(("error: ", "ValueError: "))
-    ]
-    assert any(field in line for line in reasons), done.stderr
-    assert_no_traceback(done, field)
+    # The hook's one-line reason, not a traceback that happens to quote the answer.
+    reasons = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert [line for line in reasons if line.startswith(f"error: {field}: ")], done.stderr
+    assert_no_traceback(done)
     assert list(out.iterdir()) == []
 
 
@@ -131,8 +129,8 @@ def test_copier_refuses(case: tuple[dict[str, str], str], tmp_path: Path) -> Non
     dest = tmp_path / "project"
     done = copier(answers, dest)
     assert done.returncode != 0
-    assert field in done.stderr.strip().splitlines()[-1], done.stderr
-    assert_no_traceback(done, field)
+    assert f"{field}: " in done.stderr.strip().splitlines()[-1], done.stderr
+    assert_no_traceback(done)
     assert not dest.exists()
 
 
@@ -203,13 +201,18 @@ def test_both_generators_read_one_list_of_reserved_names() -> None:
     assert 'json.loads(r"""{{ reserved_names | tojson }}""")' in hook
 
 
-def copier_validator(question: str) -> Any:
-    """copier.yml's validator for a question, in a Jinja environment like copier's: the
-    template's root as the loader's, the Ansible filters."""
-    env = SandboxedEnvironment(
+def copier_env() -> SandboxedEnvironment:
+    """A Jinja environment like copier's: the template's root as the loader's, the Ansible
+    filters."""
+    return SandboxedEnvironment(
         loader=FileSystemLoader(TEMPLATE),
         extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
     )
+
+
+def copier_validator(question: str) -> Any:
+    """copier.yml's validator for a question, in a Jinja environment like copier's."""
+    env = copier_env()
     questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
     return env.from_string(questions[question]["validator"])
 
@@ -230,13 +233,14 @@ def test_copier_and_the_hook_refuse_the_same_names(question: str) -> None:
         "author_name": "A",
         "author_email": "a@example.com",
         "weekly_reset_schedule": "0 0 * * 1",
+        **{question: options[0] for question, options in CHOICES.items()},
     }
     differ = []
     for name in sorted(names):
         by_copier = validator.render({question: name, "_copier_conf": {"data": {}}}).strip()
         by_hook = [
             line
-            for line in HOOK.errors({**answers, question: name}, RESERVED)
+            for line in HOOK.errors({**answers, question: name}, RESERVED, CHOICES)
             if line.startswith(f"{question}:")
         ]
         if [by_copier] != by_hook and (by_copier or by_hook):
@@ -357,8 +361,10 @@ def test_default_names_in_copiers_environment(name: str) -> None:
                 "author_name": "A",
                 "author_email": "a@example.com",
                 "weekly_reset_schedule": "0 0 * * 1",
+                **{question: options[0] for question, options in CHOICES.items()},
             },
             RESERVED,
+            CHOICES,
         )
         == []
     )
@@ -491,3 +497,56 @@ def test_interactive_copier_asks_again_for_a_bad_slug(tmp_path: Path) -> None:
     assert "Validation error for question 'project_slug'" in shown
     assert "Traceback" not in shown
     assert (dest / "src" / "loja_facil").is_dir()
+
+
+CHOICE_ANSWERS = ["3.13", "3.11", "3.10", "3.13.1", "auth0", "oidc", "Auth0", "okta", "MIT"]
+CHOICE_ANSWERS += ["Apache-2.0", "apache-2.0", "GPL-3.0", "proprietary", "", " MIT"]
+
+
+@pytest.mark.parametrize("question", list(CHOICES))
+def test_copier_and_the_hook_refuse_the_same_choices(question: str) -> None:
+    """One list of options (hooks/choices.json) and the same words from both."""
+    checks = copier_env().get_template("hooks/answer_checks.jinja")
+    differ = []
+    for value in CHOICE_ANSWERS:
+        by_copier = checks.render(question=question, **{question: value})
+        by_hook = HOOK.errors({**ANSWER_SETS["custom"], question: value}, RESERVED, CHOICES)
+        if [by_copier.strip()] != by_hook and (by_copier.strip() or by_hook):
+            differ.append(f"{value!r}: copier {by_copier!r}, hook {by_hook!r}")
+    assert differ == []
+
+
+def test_copiers_menus_show_the_options() -> None:
+    """The menu of a question is hooks/choices.json's options; a `--data` value outside
+    them is added only to be refused (test_copier_refuses)."""
+    env = copier_env()
+    questions = yaml.safe_load((TEMPLATE / "copier.yml").read_text())
+    for question, options in CHOICES.items():
+        menu = env.from_string(questions[question]["choices"])
+        assert json.loads(menu.render(_copier_conf={"data": {}})) == options
+        given = {"data": {question: "bad"}}
+        assert json.loads(menu.render(_copier_conf=given)) == [*options, "bad"]
+
+
+def test_interactive_cookiecutter_refuses_a_bad_choice_in_one_line(tmp_path: Path) -> None:
+    """Cookiecutter asks every question before its pre-generation hook runs
+    (cookiecutter.main: prompt_for_config, then generate_files runs the hook), so it cannot
+    ask again: the hook's one line, a non-zero exit, and nothing written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code, shown = interact(
+        [str(TOOLS / "cookiecutter"), "-o", str(out), str(TEMPLATE)],
+        [
+            *((prompt, "") for prompt in ("Project name", "Project slug", "Python package")),
+            *((prompt, "") for prompt in ("One-line", "Author name", "Author email")),
+            ("Python version", "3.10"),
+            ("Weekly reset", ""),
+            ("Identity provider", ""),
+            ("License", "GPL-3.0"),
+        ],
+    )
+    assert code != 0, shown[-2000:]
+    assert "error: python_version: '3.10' must be one of 3.13, 3.12, 3.11" in shown
+    assert "error: license: 'GPL-3.0' must be one of MIT, Apache-2.0, proprietary" in shown
+    assert "Traceback" not in shown
+    assert list(out.iterdir()) == []

@@ -72,6 +72,25 @@ def test_schema_check_catches_a_typo(
     assert str(key) in done.stdout
 
 
+def test_dependabot_watches_what_it_can_read(rendered: dict[str, tuple[Path, Path]]) -> None:
+    """Each ecosystem has its files; the Dockerfile's images come from ARGs, which
+    Dependabot cannot read (dependabot-core issue 2057), hence no `docker` entry. A literal
+    `FROM image:tag` would make one worth having again."""
+    project, _ = rendered["default"]
+    config = yaml.safe_load((project / DEPENDABOT).read_text())
+    ecosystems = {entry["package-ecosystem"]: entry["directory"] for entry in config["updates"]}
+    assert ecosystems == {"uv": "/", "github-actions": "/"}
+    assert (project / "uv.lock").is_file()
+    assert list((project / WORKFLOW.parent).glob("*.yml"))
+    froms = [
+        line.split()[1]
+        for line in (project / "Dockerfile").read_text().splitlines()
+        if line.startswith("FROM ")
+    ]
+    assert froms, "no FROM in the Dockerfile"
+    assert all(image.startswith("${") for image in froms), froms
+
+
 def pre_commit_validate(config: Path) -> "subprocess.CompletedProcess[str]":
     """pre-commit's own check of a config file (its schema: keys, types, required ones)."""
     return run([str(TOOLS / "pre-commit"), "validate-config", str(config)], cwd=config.parent)

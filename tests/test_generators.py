@@ -6,7 +6,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import ANSWER_SETS, ANSWERS_FILE, LEFTOVER, TEMPLATE, cookiecutter, copier, tree
+from .helpers import (
+    ANSWER_SETS,
+    ANSWERS_FILE,
+    CHOICES,
+    LEFTOVER,
+    TEMPLATE,
+    cookiecutter,
+    copier,
+    tree,
+)
 
 
 @pytest.mark.parametrize("name", ANSWER_SETS)
@@ -90,8 +99,9 @@ def test_both_tools_ask_the_same_questions_with_the_same_defaults() -> None:
     assert [line.split(":")[0] for line in answers] == cc_questions
     for key in cc_questions:
         cc_default = cookiecutter[key]
-        if isinstance(cc_default, list):
-            assert copier[key]["choices"] == cc_default
-            assert copier[key]["default"] == cc_default[0]
-        elif "{{" not in cc_default:
+        if key in CHOICES:
+            # One list of options (hooks/choices.json): copier's menu, the hook's check.
+            assert "hooks/choice_menu.jinja" in copier[key]["choices"]
+            assert copier[key]["default"] == cc_default == CHOICES[key][0]
+        if "{{" not in cc_default:
             assert copier[key]["default"] == cc_default

@@ -75,6 +75,12 @@ class Process:
     def running(self) -> bool:
         return self.popen.poll() is None
 
+    def kill_group(self) -> None:
+        """SIGKILL to its process group (its own session), then reap it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+
     def stop(self, deadline_seconds: float = STOP_SECONDS) -> Stopped:
         """SIGTERM, as a deploy stops it; SIGKILL (unclean) when the deadline passes.
 
@@ -127,6 +133,8 @@ class Stack:
         self.logs_dir = work_dir / "logs"
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, Process] = {}
+        # Every process started, with the api's attempts that found their port taken.
+        self.started: list[Process] = []
         self.stopped: list[Stopped] = []
         # arq job ids the story enqueued through the api: their keys go too at the end.
         self.job_ids: list[str] = []
@@ -212,6 +220,7 @@ class Stack:
             )
         process = Process(name, args, popen, log)
         self.processes[name] = process
+        self.started.append(process)
         return process
 
     def failure(self, message: str) -> StoryError:
@@ -319,11 +328,17 @@ class Stack:
         All are stopped before anything is said: a narrator that fails (a closed pipe)
         must not leave a process running.
         """
-        stopped = [
-            process.stop()
-            for name in ("api", "worker")
-            if (process := self.processes.get(name)) is not None and process.running()
-        ]
+        try:
+            stopped = [
+                process.stop()
+                for name in ("api", "worker")
+                if (process := self.processes.get(name)) is not None and process.running()
+            ]
+        finally:
+            # Whatever is left in their process groups (a child of one that exited, one
+            # whose stop was interrupted), so that no failure leaves a process running.
+            for process in self.started:
+                process.kill_group()
         self.stopped += stopped
         for each in stopped:
             self.say(
