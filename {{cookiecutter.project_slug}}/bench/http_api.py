@@ -10,7 +10,8 @@ row):
 
 1. the raw baseline: `--requests` compliments as the api's own send statement, each in
    its transaction, through psycopg directly (no HTTP, no auth, no SQLAlchemy), over as
-   many connections as one api process may open (pool size plus overflow) and
+   many connections as one api process may open (DATABASE_POOL_SIZE plus
+   DATABASE_MAX_OVERFLOW) and
    `--concurrency` concurrent clients;
 2. for each count in `--processes`: the api as a subprocess (uvicorn with that many
    worker processes, WEB_CONCURRENCY, no access log) on a free port, driven by
@@ -80,7 +81,7 @@ from {{ cookiecutter.package_name }}.features.compliments.service import (
     SENT_REASON,
 )
 from {{ cookiecutter.package_name }}.lib.config import Settings
-from {{ cookiecutter.package_name }}.lib.database import MAX_OVERFLOW
+from {{ cookiecutter.package_name }}.lib.database import pool_size
 
 COINS = 5
 MESSAGE = "Thanks for carrying the benchmark!"
@@ -459,7 +460,8 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
     shares = [pairs[i * options.requests : (i + 1) * options.requests] for i in range(rounds)]
     sends = Counter(sender for sender, _ in pairs)
     run_id = uuid.uuid4().hex[:8]
-    connections = settings.database_pool_size + MAX_OVERFLOW
+    # What one api process may open: its pool plus overflow (DATABASE_MAX_OVERFLOW).
+    connections = pool_size(settings) + settings.database_max_overflow
     with database(admin_url, f"bench_http_{run_id}") as url:
         migrate(url)
         company_id, users = seed(
@@ -500,7 +502,8 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
             print(
                 f"api: uvicorn, {processes} process{'es' if processes > 1 else ''},"
                 f" tracing {'on (every request, OTLP/HTTP to 127.0.0.1)' if traced else 'off'},"
-                f" each a pool of {settings.database_pool_size} + {MAX_OVERFLOW} overflow"
+                f" each a pool of {pool_size(settings)}"
+                f" + {settings.database_max_overflow} overflow"
                 f" = at most {processes * connections} connections; {peak} open at most"
                 f" during POST /compliments; {options.senders} senders,"
                 f" {options.concurrency} concurrent clients"

@@ -21,6 +21,6 @@ fi
 
 # exec: uvicorn replaces the shell, so it receives SIGTERM and shuts down gracefully.
 # WEB_CONCURRENCY (default 1): uvicorn worker processes, each with its own pool of
-# DATABASE_POOL_SIZE connections (plus overflow); one process uses about one core.
+# DATABASE_POOL_SIZE connections (no overflow by default); one uses about one core.
 exec uvicorn {{ cookiecutter.package_name }}.app:create_app --factory \
     --host 0.0.0.0 --port "${PORT:-8000}" --workers "${WEB_CONCURRENCY:-1}"

@@ -20,7 +20,7 @@ from .csv_helpers import IMPORTS, admin
 from .factories import Db
 from .tokens import Bearer
 
-POOL_SIZE, POOL_OVERFLOW = 1, 10  # the settings' pool, and SQLAlchemy's default overflow
+POOL_SIZE, POOL_OVERFLOW = 1, 0  # the settings' pool; no overflow (DATABASE_MAX_OVERFLOW)
 SLOW_UPLOADS = POOL_SIZE + POOL_OVERFLOW + 3
 UNREAD_DOWNLOADS = 3
 # Rows of 300-character messages: about 16 MB of CSV, more than the sockets buffer.

@@ -27,6 +27,8 @@ API, WORKER, CRON = (f"{SCOPE}-{process}" for process in ("api", "worker", "cron
 def otel_env(receiver: OtlpReceiver) -> dict[str, str]:
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        # Every trace: the api's default keeps a share of them (lib/telemetry.py).
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
         # Export within a fraction of a second, not the default 5 s (spans) and 60 s.
         "OTEL_BSP_SCHEDULE_DELAY": "50",
         "OTEL_METRIC_EXPORT_INTERVAL": "200",
@@ -136,6 +138,35 @@ async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
     assert job_lines, worker_log
     assert all(f"trace_id={job.trace_id}" in line for line in job_lines), job_lines
     assert any(re.search(r"span_id=[0-9a-f]{16}", line) for line in job_lines)
+
+
+async def test_the_api_samples_new_traces_and_keeps_a_sampled_parent_whole(
+    db: Db, bearer: Bearer, process_env: dict[str, str], tmp_path: Path
+) -> None:
+    headers = bearer(admin(db, f.company(db, "Acme"), "boss@acme.example"))
+    with OtlpReceiver() as otlp:
+        # The default sampler, keeping none of the new traces.
+        env = {k: v for k, v in otel_env(otlp).items() if k != "OTEL_TRACES_SAMPLER"}
+        with running_api(
+            process_env, tmp_path / "api.log", **env, OTEL_TRACES_SAMPLER_ARG="0"
+        ) as api:
+            async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+                for _ in range(20):
+                    assert (await client.get("/me", headers=headers)).status_code == 200
+                # A caller whose own trace is sampled: the api's part of it is kept.
+                trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+                traced = {**headers, "traceparent": f"00-{trace_id}-{parent}-01"}
+                assert (await client.get("/me", headers=traced)).status_code == 200
+
+            def kept() -> list[Span] | None:
+                spans = otlp.spans()
+                sql = [s for s in spans if s.attributes.get("db.system") == "postgresql"]
+                return spans if any(s.parent_id == parent for s in spans) and sql else None
+
+            spans = wait_for(kept, "the sampled request's spans")
+    assert {s.trace_id for s in spans} == {trace_id}
+    [request] = [s for s in spans if s.kind == SERVER]
+    assert request.parent_id == parent
 
 
 def test_a_cron_run_is_a_trace_with_its_summary(db: Db, process_env: dict[str, str]) -> None:

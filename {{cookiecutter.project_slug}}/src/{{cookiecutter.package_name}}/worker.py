@@ -25,7 +25,7 @@ error_reports.configure(settings, "worker")
 
 async def startup(ctx: dict[str, Any]) -> None:
     configure_logging(settings)
-    engine = create_engine(settings)
+    engine = create_engine(settings, min_pool_size=WorkerSettings.max_jobs)
     ctx["engine"] = engine
     ctx["session_factory"] = create_session_factory(engine)
     ctx["settings"] = settings
@@ -131,8 +131,8 @@ class WorkerSettings:
     # `arq --check {{ cookiecutter.package_name }}.worker.WorkerSettings` reads this key.
     health_check_key = health_check_key(settings)
     health_check_interval = 30
-    # Jobs wait on Postgres, not the CPU: ten share the event loop and fit in the
-    # engine's pool (pool_size + its default overflow of 10).
+    # Jobs wait on Postgres, not the CPU: ten share the event loop, and the engine's
+    # pool keeps at least that many connections (lib/database.py `pool_size`).
     max_jobs = 10
     # WORKER_POLL_DELAY_SECONDS (0.02 s): a job starts within about 20 ms of being
     # enqueued, for about 50 Redis commands/s per idle worker; arq's 0.5 s default made

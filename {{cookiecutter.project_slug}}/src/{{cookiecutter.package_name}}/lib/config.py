@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # (`arq:job:<id>`): deployments sharing a Redis need their own database number.
     queue_name: str = "{{ cookiecutter.project_slug }}:queue"
     database_pool_size: int = Field(default=5, ge=1)
+    # Connections a pool may open beyond DATABASE_POOL_SIZE under load, closed again
+    # when returned (lib/database.py). 0: the pool is what the process uses, at most.
+    database_max_overflow: int = Field(default=0, ge=0)
     # The api's database sessions only (0 turns one off): how long a statement may wait
     # for a lock (e.g. a wallet the weekly reset holds) or run, and how long a session
     # may sit idle inside a transaction, before Postgres cancels it. A request cut short

@@ -8,23 +8,32 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .config import Settings
 
-# Connections a pool opens beyond DATABASE_POOL_SIZE under load (SQLAlchemy's default,
-# said here so the benchmark can report what a process really uses).
-MAX_OVERFLOW = 10
+
+def pool_size(settings: Settings, *, min_size: int = 1) -> int:
+    """The connections a process's pool keeps: DATABASE_POOL_SIZE, at least `min_size`
+    (the worker's max_jobs, so every running job has one)."""
+    return max(settings.database_pool_size, min_size)
 
 
-def create_engine(settings: Settings, *, request_limits: bool = False) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, request_limits: bool = False, min_pool_size: int = 1
+) -> AsyncEngine:
     """The process's engine. `request_limits` (the api) gives every session the
     DATABASE_*_TIMEOUT_SECONDS limits, so no request can hold a pooled connection for
-    long waiting on a lock, a slow statement or a slow client."""
+    long waiting on a lock, a slow statement or a slow client.
+
+    The pool is fixed (DATABASE_MAX_OVERFLOW 0 by default): SQLAlchemy's default overflow
+    of 10 opened and closed a connection per request under load (14 % of the api's
+    profile, bench/http_api.py). A request finding every connection busy waits for one;
+    more connections than Postgres has cores to run them only queue inside Postgres."""
     # Fail fast when Postgres is unreachable instead of hanging the process.
     connect_args: dict[str, object] = {"connect_timeout": 5}
     if request_limits:
         connect_args["options"] = session_limits(settings)
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=MAX_OVERFLOW,
+        pool_size=pool_size(settings, min_size=min_pool_size),
+        max_overflow=settings.database_max_overflow,
         pool_pre_ping=True,
         connect_args=connect_args,
     )

@@ -120,7 +120,7 @@ def configure(settings: Settings, process: Process) -> None:
         }
     )
     if export_traces:
-        _install_tracing(resource)
+        _install_tracing(resource, process)
     if export_metrics or scrape:
         _install_metrics(resource, settings, export=export_metrics, scrape=scrape)
     # Every statement, under SQLAlchemy and on the import's own connection; statements
@@ -134,7 +134,34 @@ def configure(settings: Settings, process: Process) -> None:
         RedisInstrumentor().instrument()
 
 
-def _install_tracing(resource: Any) -> None:
+# The api's default share of requests traced (OTEL_TRACES_SAMPLER_ARG changes it).
+API_SAMPLE_RATIO = 0.1
+
+
+def _sampler(process: Process) -> Any:
+    """OTEL_TRACES_SAMPLER when set (the SDK reads it); else parent-based: a span whose
+    parent was sampled is sampled, one whose parent was not is not, so a trace is kept
+    whole across api, queue and worker or not at all. A new trace (a root) is kept for
+    OTEL_TRACES_SAMPLER_ARG (0.1) of the api's requests: tracing every request cost the
+    api half its throughput (bench/http_api.py --tracing). The worker's and cron's own
+    roots (cron runs, scheduled jobs) are rare and always kept."""
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    if _env("OTEL_TRACES_SAMPLER"):
+        return None
+    if process != "api":
+        return ParentBased(ALWAYS_ON)
+    try:
+        ratio = float(_env("OTEL_TRACES_SAMPLER_ARG") or API_SAMPLE_RATIO)
+    except ValueError:
+        ratio = -1
+    if not 0 <= ratio <= 1:
+        logger.warning("OTEL_TRACES_SAMPLER_ARG is not a ratio from 0 to 1: using 0.1")
+        ratio = API_SAMPLE_RATIO
+    return ParentBased(TraceIdRatioBased(ratio))
+
+
+def _install_tracing(resource: Any, process: Process) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
         BatchSpanProcessor,
@@ -149,8 +176,8 @@ def _install_tracing(resource: Any) -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
-    # Sampling follows OTEL_TRACES_SAMPLER (and _ARG); batching OTEL_BSP_*.
-    provider = TracerProvider(resource=resource)
+    # Batching follows OTEL_BSP_* (the SDK's defaults: up to 512 spans every 5 s).
+    provider = TracerProvider(resource=resource, sampler=_sampler(process))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
 
