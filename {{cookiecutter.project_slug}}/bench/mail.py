@@ -56,7 +56,7 @@ from {{ cookiecutter.package_name }}.lib.config import Settings
 SENDER = "no-reply@bench.example"
 DOMAIN = "bench.example"
 
-# What a CSV import writes per new user (csv_processing._INSERT), from generate_series
+# What a CSV import writes per new user (user_import/processing.py, _INSERT), from generate_series
 # instead of the staging table; with INVITE, the invitation rows too.
 USERS = """
     WITH new_users AS (
