@@ -141,12 +141,16 @@ def update(project: Path, ref: str, *extra: str) -> tuple[int, str]:
     return copier("update", "--trust", "--defaults", "--vcs-ref", ref, *extra, cwd=project)
 
 
+# What git, uv and the tools write into a project they run in: not the project's files.
+NOT_THE_PROJECTS = {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+
+
 def project_files(project: Path) -> dict[str, str]:
-    """Every file of the project outside .git and .venv: relative path -> text."""
+    """Every file of the project outside .git, .venv and caches: relative path -> text."""
     return {
         str(path.relative_to(project)): path.read_text()
         for path in sorted(project.rglob("*"))
-        if path.is_file() and not {".git", ".venv"} & set(path.relative_to(project).parts)
+        if path.is_file() and not NOT_THE_PROJECTS & set(path.relative_to(project).parts)
     }
 
 
@@ -321,8 +325,30 @@ def test_updated_project_passes_its_static_checks(installed: Path) -> None:
     assert "Success: no issues found" in output
 
 
+# The generated suite's files the update can affect: the user's feature, the settings
+# (the user's new one, the template's changed default) and the app booting on them. The
+# rest of the suite runs on the same files in test_generated_project's `custom` run:
+# `test_updated_project_is_the_current_render_plus_the_users_changes` proves they are
+# the same files, so running it again here (about 7 minutes) would check nothing new.
+AFFECTED_TESTS = ("tests/test_greetings.py", "tests/test_config.py", "tests/test_health.py")
+
+
+def test_updated_project_is_the_current_render_plus_the_users_changes(
+    updated: Updated, rendered: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    _, current_render = rendered["custom"]
+    expected = tmp_path / current_render.name
+    shutil.copytree(current_render, expected, ignore=IGNORED)
+    add_feature_and_setting(expected, updated.pkg)
+    after, wanted = project_files(updated.project), project_files(expected)
+    # The answers file records the template's source and commit: checked above.
+    del after[ANSWERS_FILE], wanted[ANSWERS_FILE]
+    assert after == wanted
+
+
 def test_updated_project_passes_its_tests(installed: Path) -> None:
-    code, output = uv_run(installed, "pytest", "-v", "-p", "no:cacheprovider")
+    args = ("pytest", "-v", "-p", "no:cacheprovider", *AFFECTED_TESTS)
+    code, output = uv_run(installed, *args)
     assert code == 0, output
     # The user's tests and the test the template added both ran.
     assert "tests/test_greetings.py::test_greeting_uses_the_configured_prefix PASSED" in output

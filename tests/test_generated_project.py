@@ -15,8 +15,13 @@ def project(request: pytest.FixtureRequest, installed_projects: Callable[[str], 
     return installed_projects(request.param)
 
 
-def uv_run(project: Path, *args: str, **env: str) -> tuple[int, str]:
-    done = run(["uv", "run", "--frozen", *args], cwd=project, env=clean_env(**env))
+# How long the project's whole suite may take before it counts as hung: it takes 5 to
+# 10 minutes on two cores, depending on what else runs there.
+SUITE_TIMEOUT_SECONDS = 1800
+
+
+def uv_run(project: Path, *args: str, timeout: float = 600, **env: str) -> tuple[int, str]:
+    done = run(["uv", "run", "--frozen", *args], cwd=project, env=clean_env(**env), timeout=timeout)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -47,7 +52,8 @@ def test_migrations_apply_and_match_the_models(project: Path, database: str) -> 
 
 
 def test_generated_test_suite_passes(project: Path) -> None:
-    code, output = uv_run(project, "pytest", "-q", "-p", "no:cacheprovider")
+    args = ("pytest", "-q", "-p", "no:cacheprovider")
+    code, output = uv_run(project, *args, timeout=SUITE_TIMEOUT_SECONDS)
     assert code == 0, output
     summary = output.strip().splitlines()[-1]
     assert " passed" in summary
