@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.features.users import service
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f
-from .conftest import libpq_url
+from .conftest import client_of, libpq_url
 from .csv_helpers import admin, process, upload
 from .factories import Db
 from .test_auth import assert_refused
@@ -195,30 +195,32 @@ async def wait_for_blocked_links(db: Db, count: int, tasks: list[asyncio.Task[An
 
 
 async def concurrently_blocked(
-    api: httpx.AsyncClient, db: Db, database_url: str, user_id: UUID, headers: list[dict[str, str]]
+    settings: Settings, db: Db, user_id: UUID, headers: list[dict[str, str]]
 ) -> list[httpx.Response]:
     """Send the requests while another transaction holds the user's row lock, and release
-    it only once every one of them is waiting in its UPDATE: they all race for real."""
-    with psycopg.connect(libpq_url(database_url)) as locker:
-        locker.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,))
-        tasks = [asyncio.create_task(api.get("/me", headers=h)) for h in headers]
-        try:
-            await wait_for_blocked_links(db, len(tasks), tasks)
-        finally:
-            locker.commit()
-        return await asyncio.gather(*tasks)
+    it only once every one of them is waiting in its UPDATE: they all race for real. The
+    api's pool has a connection for each (the default pool would queue some of them)."""
+    pool = {"database_pool_size": len(headers) + 1}
+    async with client_of(settings.model_copy(update=pool)) as api:
+        with psycopg.connect(libpq_url(settings.database_url)) as locker:
+            locker.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,))
+            tasks = [asyncio.create_task(api.get("/me", headers=h)) for h in headers]
+            try:
+                await wait_for_blocked_links(db, len(tasks), tasks)
+            finally:
+                locker.commit()
+            return await asyncio.gather(*tasks)
 
 
 async def test_concurrent_first_sign_ins_with_different_subjects_link_exactly_one(
-    api: httpx.AsyncClient, db: Db, signing_key: SigningKey, database_url: str
+    jwks: JwksServer, settings: Settings, db: Db, signing_key: SigningKey
 ) -> None:
     ana = f.user(db, f.company(db, "Acme"), "ana@acme.example")
     subs = [f"idp|claimant-{n}" for n in range(8)]
 
     responses = await concurrently_blocked(
-        api,
+        settings,
         db,
-        database_url,
         ana,
         [first_sign_in(signing_key, sub, "ana@acme.example") for sub in subs],
     )
@@ -232,13 +234,13 @@ async def test_concurrent_first_sign_ins_with_different_subjects_link_exactly_on
 
 
 async def test_concurrent_first_sign_ins_of_one_subject_all_succeed(
-    api: httpx.AsyncClient, db: Db, signing_key: SigningKey, database_url: str
+    jwks: JwksServer, settings: Settings, db: Db, signing_key: SigningKey
 ) -> None:
     """Two tabs opened at once by the same person: both get in, one link is written."""
     ana = f.user(db, f.company(db, "Acme"), "ana@acme.example")
     headers = first_sign_in(signing_key, "idp|ana", "ana@acme.example")
 
-    responses = await concurrently_blocked(api, db, database_url, ana, [headers, headers])
+    responses = await concurrently_blocked(settings, db, ana, [headers, headers])
 
     assert [r.status_code for r in responses] == [200, 200], [r.text for r in responses]
     assert linked_sub(db, ana) == "idp|ana"
@@ -317,8 +319,8 @@ async def namespaced_api(settings: Settings, jwks: JwksServer) -> AsyncIterator[
     app = create_app(
         settings.model_copy(
             update={
-                "auth_email_claim": "https://kudos.example/email",
-                "auth_email_verified_claim": "https://kudos.example/email_verified",
+                "auth_email_claim": "https://{{ cookiecutter.package_name }}.example/email",
+                "auth_email_verified_claim": "https://{{ cookiecutter.package_name }}.example/email_verified",
             }
         )
     )
@@ -343,8 +345,8 @@ async def test_the_email_claims_are_configurable(
         None,
         verified=None,
         **{
-            "https://kudos.example/email": "ana@acme.example",
-            "https://kudos.example/email_verified": True,
+            "https://{{ cookiecutter.package_name }}.example/email": "ana@acme.example",
+            "https://{{ cookiecutter.package_name }}.example/email_verified": True,
         },
     )
     response = await namespaced_api.get("/me", headers=namespaced)

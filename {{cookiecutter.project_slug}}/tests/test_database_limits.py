@@ -20,7 +20,7 @@ from .factories import Db
 from .tokens import Bearer, JwksServer
 
 LOCK_TIMEOUT = 0.3
-BLOCKED = 25  # more requests than the pool has connections (5 + 10 overflow)
+BLOCKED = 25  # more requests than the pool has connections (5, no overflow)
 
 
 @pytest.fixture
