@@ -167,7 +167,8 @@ def main() -> int:
     print(f"ratio (import / baseline rate): {rate / raw_rate:.2f}")
     print(
         f"import with invitations: {invited[0]:6.2f} s {invited_rate:12,.0f} rows/s"
-        f" ({invited[0] / quiet[0] - 1:+.0%} time; ratio to baseline {invited_rate / raw_rate:.2f})"
+        f" ({(invited[0] / quiet[0] - 1) * 100:+.0f} % time;"
+        f" ratio to baseline {invited_rate / raw_rate:.2f})"
     )
     for label, (_, worker_peak, api_before, api_after) in (
         ("", quiet),
