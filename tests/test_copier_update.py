@@ -362,7 +362,7 @@ def test_updated_project_passes_its_tests(installed: Path) -> None:
 # --- a conflicting update: the user edited the lines the template changed ---------
 
 CONFLICT = """\
-# Connections each process keeps open (plus up to 10 overflow connections).
+# Connections each api process keeps open (no overflow: DATABASE_MAX_OVERFLOW=0).
 <<<<<<< before updating
 DATABASE_POOL_SIZE=20
 =======
@@ -372,7 +372,7 @@ DATABASE_POOL_SIZE=5
 # Redis, for the arq job queue.
 """
 RESOLVED = """\
-# Connections each process keeps open (plus up to 10 overflow connections).
+# Connections each api process keeps open (no overflow: DATABASE_MAX_OVERFLOW=0).
 DATABASE_POOL_SIZE=20
 
 # Redis, for the arq job queue.

@@ -39,7 +39,7 @@ def test_dockerfile_default_base_is_the_official_slim_image(
     project, _ = rendered[answers]
     text = project.joinpath("Dockerfile").read_text()
     defaults = json.loads(TEMPLATE.joinpath("cookiecutter.json").read_text())
-    version = ANSWER_SETS[answers].get("python_version", defaults["python_version"][0])
+    version = ANSWER_SETS[answers].get("python_version", defaults["python_version"])
     assert f"ARG PYTHON_VERSION={version}\n" in text
     assert "ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim\n" in text
     assert text.count("FROM ${BASE_IMAGE} AS ") == 2

@@ -8,7 +8,9 @@ from uuid import UUID
 
 import httpx
 
-from {{ cookiecutter.package_name }}.features.user_import import processing as csv_processing
+from {{ cookiecutter.package_name }}.features.user_import import (
+    processing as csv_processing,
+)
 from {{ cookiecutter.package_name }}.features.user_import.models import (
     IMPORT_LOCK_NAMESPACE,
 )

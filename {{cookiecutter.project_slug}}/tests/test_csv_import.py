@@ -13,7 +13,9 @@ import httpx
 import pytest
 
 from {{ cookiecutter.package_name }}.features.user_import import jobs
-from {{ cookiecutter.package_name }}.features.user_import import processing as csv_processing
+from {{ cookiecutter.package_name }}.features.user_import import (
+    processing as csv_processing,
+)
 from {{ cookiecutter.package_name }}.lib.config import Settings
 
 from . import factories as f

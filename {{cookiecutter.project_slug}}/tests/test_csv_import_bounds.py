@@ -109,11 +109,11 @@ async def test_a_row_with_more_cells_than_the_header_is_a_row_error(
 # slot and an object) does not fit.
 _UNDER_A_MEMORY_LIMIT = """
 import json, resource, sys, uuid
-from {{ cookiecutter.package_name }}.features.user_import import processing as csv_processing
+from {{ cookiecutter.package_name }}.features.user_import.processing import run_import
 vm_kib = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0])
 limit = vm_kib * 1024 + int(sys.argv[3]) * 1024 * 1024
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-outcome = csv_processing.run_import(sys.argv[1], uuid.UUID(sys.argv[2]))
+outcome = run_import(sys.argv[1], uuid.UUID(sys.argv[2]))
 peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({**outcome.as_dict(), "peak_mib": peak_kib // 1024}))
 """
