@@ -449,6 +449,15 @@ def test_both_tools_refuse_a_schedule_in_one_line(schedule: str, tmp_path: Path)
     assert not dest.exists()
 
 
+# How long the terminal must stay silent for a prompt to count as drawn in full.
+QUIET_SECONDS = 0.2
+
+
+def ready_within(fd: int, seconds: float) -> bool:
+    """Whether the terminal has more to read within `seconds`."""
+    return bool(select.select([fd], [], [], seconds)[0])
+
+
 def interact(args: list[str], steps: list[tuple[str, str]], timeout: float = 60) -> tuple[int, str]:
     """Run a CLI in a terminal: wait for each text to show up after the previous answer, then
     type its answer; Enter for the rest. Returns the exit status and everything the terminal
@@ -469,9 +478,9 @@ def interact(args: list[str], steps: list[tuple[str, str]], timeout: float = 60)
                 log += os.read(fd, 65536)
             except OSError:  # the CLI has exited and closed the terminal
                 break
-        if pending and pending[0][0] in shown(since):
-            time.sleep(0.3)  # let the prompt fill in its default before it is cleared
-            # Ctrl-U clears the line (the default copier fills in), then the answer.
+        if pending and pending[0][0] in shown(since) and not ready_within(fd, QUIET_SECONDS):
+            # The prompt is drawn in full (its default filled in) once the terminal goes
+            # quiet: Ctrl-U clears that default, then the answer.
             os.write(fd, ("\x15" + pending.pop(0)[1] + "\r").encode())
             since = len(log)
         elif not pending and not ready:

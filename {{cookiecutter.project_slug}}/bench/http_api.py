@@ -22,10 +22,11 @@ row):
    GET /me/wallet/transactions, then POST /compliments of 5 coins, spread over the
    senders round-robin, each to a different colleague in turn. The database
    connections the api really holds are sampled meanwhile (pg_stat_activity).
-   With `--tracing`, each count is run twice, tracing off then on: every request traced
-   (OpenTelemetry, lib/telemetry.py) and exported over OTLP/HTTP to a receiver this
-   script runs on 127.0.0.1, which only stores what it is sent; the spans it got are
-   counted and the throughput ratio (on / off) printed.
+   With `--tracing`, each count is run twice, tracing off then on: the api's sampler as
+   it ships (lib/telemetry.py keeps `API_SAMPLE_RATIO` of new traces), or keeping
+   `--sample-share` of them (1 traces every request), exported over OTLP/HTTP to a
+   receiver this script runs on 127.0.0.1, which only stores what it is sent; the spans
+   it got are counted and the throughput ratio (on / off) printed.
 
 Prints requests/s, p50 and p99 latency of each (with the CPU share of the clients and of
 the server: the one near 100 % is what limits the rate), the ratios to /health and to
@@ -82,6 +83,7 @@ from {{ cookiecutter.package_name }}.features.compliments.service import (
 )
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.database import pool_size
+from {{ cookiecutter.package_name }}.lib.telemetry import API_SAMPLE_RATIO
 
 COINS = 5
 MESSAGE = "Thanks for carrying the benchmark!"
@@ -482,13 +484,16 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
         env = process_env(url, settings.redis_url, f"bench-http-{run_id}", jwks_url)
         # Off unless asked for, whatever the environment says.
         env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+        kept = API_SAMPLE_RATIO if options.sample_share is None else options.sample_share
+        tracing = {"OTEL_TRACES_SAMPLER_ARG": str(kept)}
+        sampled = f"on (parent-based, {kept:.0%} of new traces kept, OTLP/HTTP to 127.0.0.1)"
         sent = [raw]
         untraced: dict[int, float] = {}
         sink = OtlpSink().__enter__()  # unused unless --tracing
         for (processes, traced), share in zip(runs, shares[1:], strict=True):
             port = free_port()
             log = tmp / f"api-{processes}-{traced}.log"
-            run_env = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if traced else env
+            run_env = {**env, **tracing, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if traced else env
             sink.bodies.clear()
             api = start_api(run_env, port, log, processes)
             try:
@@ -501,7 +506,7 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
                 stop(api)
             print(
                 f"api: uvicorn, {processes} process{'es' if processes > 1 else ''},"
-                f" tracing {'on (every request, OTLP/HTTP to 127.0.0.1)' if traced else 'off'},"
+                f" tracing {sampled if traced else 'off'},"
                 f" each a pool of {pool_size(settings)}"
                 f" + {settings.database_max_overflow} overflow"
                 f" = at most {processes * connections} connections; {peak} open at most"
@@ -551,11 +556,19 @@ def main() -> int:
         action="store_true",
         help="run each count with tracing off, then on (exported to a local receiver)",
     )
+    parser.add_argument(
+        "--sample-share",
+        type=float,
+        help=f"with --tracing: the share of new traces kept (default {API_SAMPLE_RATIO}, as the"
+        " api ships; 1 traces every request)",
+    )
     options = parser.parse_args()
     if options.senders < 2 or options.requests < options.senders or options.concurrency < 1:
         parser.error("needs --senders >= 2, --requests >= --senders, --concurrency >= 1")
     if not options.processes or min(options.processes) < 1:
         parser.error("needs --processes of at least 1 each")
+    if options.sample_share is not None and not 0 <= options.sample_share <= 1:
+        parser.error("needs --sample-share from 0 to 1")
     # A plain `kill` should clean up too: turn SIGTERM into SystemExit so `finally` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings()

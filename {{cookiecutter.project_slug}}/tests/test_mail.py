@@ -12,6 +12,7 @@ from uuid import UUID
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -408,7 +409,11 @@ async def test_mail_written_while_redis_was_down_is_sent_by_the_periodic_drain(
     assert received.recipients == ["ana@acme.example"]
 
 
-OUTBOX_ROW = "INSERT INTO mail_outbox (company_id, user_id, kind) VALUES (%s, %s, 'invitation')"
+def outbox_rows(count: int) -> sql.Composed:
+    """One INSERT of `count` invitation rows, each taking (company_id, user_id)."""
+    row = sql.SQL("(%s, %s, 'invitation')")
+    insert = sql.SQL("INSERT INTO mail_outbox (company_id, user_id, kind) VALUES {}")
+    return insert.format(sql.SQL(", ").join([row] * count))
 
 
 def test_an_outbox_row_needs_its_user_in_its_company_and_keeps_them(db: Db) -> None:
@@ -418,12 +423,9 @@ def test_an_outbox_row_needs_its_user_in_its_company_and_keeps_them(db: Db) -> N
     # Checked per statement (migration 0012_outbox_speed): one bad row fails them all.
     for company, user in ((globex, ana), (acme, UUID(int=1))):
         with pytest.raises(psycopg.errors.ForeignKeyViolation, match="mail_outbox_user_exists"):
-            db.execute(
-                OUTBOX_ROW.replace("VALUES", "VALUES (%s, %s, 'invitation'),"),
-                (acme, ana, company, user),
-            )
+            db.execute(outbox_rows(2), (acme, ana, company, user))
     assert statuses(db) == {}
-    db.execute(OUTBOX_ROW, (acme, ana))
+    db.execute(outbox_rows(1), (acme, ana))
     # Nor re-pointed afterwards, nor left without its user.
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
         db.execute("UPDATE mail_outbox SET user_id = %s, company_id = %s", (bob, globex))

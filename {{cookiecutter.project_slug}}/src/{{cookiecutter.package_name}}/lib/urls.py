@@ -7,7 +7,14 @@ wherever the client called.
 
 from typing import Any
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
+
+
+class Accepted(BaseModel):
+    """What every 202 answers: the work was handed to the worker, follow it here."""
+
+    status_url: str = Field(description="Where to follow the work: a path on this api")
 
 
 def relative_url(request: Request, name: str, **path_params: Any) -> str:

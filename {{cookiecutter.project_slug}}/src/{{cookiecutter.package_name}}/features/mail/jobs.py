@@ -29,6 +29,10 @@ async def _drain(ctx: dict[str, Any]) -> dict[str, Any]:
         # One deferred wake-up per tenth of a second of due time: retries falling due
         # together are woken once.
         due = round((time.time() + next_in) * 10)
+        if outbox.drain_job_id(f"retry:{due}") == ctx.get("job_id"):
+            # This very job, still running, holds that id: arq would refuse the wake-up
+            # and the retry would wait for the periodic drain. A tenth of a second later.
+            due += 1
         await outbox.wake(
             ctx["redis"], ctx["settings"].queue_name, f"retry:{due}", defer_by=next_in
         )

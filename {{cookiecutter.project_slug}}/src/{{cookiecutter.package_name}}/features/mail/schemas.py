@@ -4,6 +4,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...lib.text import PLAIN_TEXT_PATTERN
+from ...lib.urls import Accepted
 from .models import SUBJECT_MAX_LENGTH, TEXT_MAX_LENGTH
 
 
@@ -31,10 +32,9 @@ class Recipients(BaseModel):
     recipients: int = Field(description="The company's active users: who would receive it now")
 
 
-class AnnouncementAccepted(BaseModel):
+class AnnouncementAccepted(Accepted):
     id: UUID
     recipients: int
-    status_url: str
 
 
 class MailCounts(BaseModel):

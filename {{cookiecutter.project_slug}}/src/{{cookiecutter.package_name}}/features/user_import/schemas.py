@@ -4,15 +4,15 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from ...lib.pagination import Page
+from ...lib.urls import Accepted
 from .models import ImportStatus
 
 
-class ImportAccepted(BaseModel):
+class ImportAccepted(Accepted):
     """The upload is stored and queued; poll `status_url`."""
 
     id: UUID
     status: ImportStatus
-    status_url: str
 
 
 class ImportCounts(BaseModel):

@@ -3,12 +3,13 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ....lib.urls import Accepted
 from ...wallets.reset_requests import JobState
 
 JOB_ID_EXAMPLE = "weekly-reset:0b6c3d1e-2f4a-4b5c-8d9e-0a1b2c3d4e5f:2025-03-03"
 
 
-class ResetAccepted(BaseModel):
+class ResetAccepted(Accepted):
     """The reset was handed to the worker; follow it at `status_url`."""
 
     model_config = ConfigDict(
@@ -25,7 +26,6 @@ class ResetAccepted(BaseModel):
     )
 
     job_id: str
-    status_url: str
     period_start: date = Field(description="Monday (UTC) of the week this reset is for")
     already_enqueued: bool = Field(
         description="True when this week's reset job already existed; its id is returned"
