@@ -10,11 +10,13 @@ duplicate rows), then in a database of its own:
    in a clone of the empty database;
 2. the import: an api (uvicorn) and a worker (arq) started as subprocesses, the file
    uploaded over HTTP, the status URL polled until `completed`; once with
-   `send_invitations=false`, then in a fresh database with the invitations (one outbox
-   row per new user, written in the import's transaction; the e-mails are sent after it).
+   `send_invitations=false`, then in a fresh database with the invitations (the new
+   users' ids kept with the import in its transaction, then one outbox row per user,
+   queued by the worker right after it; the e-mails are sent after that).
 
 Prints rows/s of the baseline and of both imports, the import's ratio to the baseline,
-what the invitations add, the worker's peak RSS, and the api's RSS before and after the
+what the invitations add and how long after `completed` they are all in the outbox,
+the worker's peak RSS, and the api's RSS before and after the
 upload. Needs Postgres and Redis (DATABASE_URL, REDIS_URL, as the app);
 every bench_ database it creates is dropped on exit.
 """
@@ -145,11 +147,12 @@ def main() -> int:
             raw_company, _ = seed(raw_url)
             raw_seconds = baseline(raw_url, csv_path, raw_company)
         runs = {}
+        queued_after: dict[bool, float] = {}
         for invitations in (False, True):
             with database(admin_url, f"bench_csv_{run}_{int(invitations)}") as url:
                 migrate(url)
                 _, admin_sub = seed(url)
-                runs[invitations] = end_to_end(
+                runs[invitations], queued_after[invitations] = end_to_end(
                     url,
                     settings,
                     tmp,
@@ -168,7 +171,8 @@ def main() -> int:
     print(
         f"import with invitations: {invited[0]:6.2f} s {invited_rate:12,.0f} rows/s"
         f" ({(invited[0] / quiet[0] - 1) * 100:+.0f} % time;"
-        f" ratio to baseline {invited_rate / raw_rate:.2f})"
+        f" ratio to baseline {invited_rate / raw_rate:.2f}); an invitation per created user"
+        f" in the outbox {queued_after[True]:.2f} s after the import completed"
     )
     for label, (_, worker_peak, api_before, api_after) in (
         ("", quiet),
@@ -182,6 +186,21 @@ def main() -> int:
     return 0
 
 
+def outbox_filled(url: str, expected: int) -> float:
+    """Seconds until the outbox holds `expected` rows (the worker queues an import's
+    invitations right after it commits); fails on more, or after IMPORT_SECONDS."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute("SELECT count(*) FROM mail_outbox").fetchone()
+            queued = int(row[0]) if row else 0
+            if queued == expected:
+                return time.perf_counter() - started
+            if queued > expected or time.perf_counter() - started > IMPORT_SECONDS:
+                raise SystemExit(f"{queued:,} invitations queued for {expected:,} users")
+            time.sleep(0.05)
+
+
 def end_to_end(
     url: str,
     settings: Settings,
@@ -192,7 +211,9 @@ def end_to_end(
     admin_sub: str,
     *,
     invitations: bool,
-) -> tuple[float, int, int, int]:
+) -> tuple[tuple[float, int, int, int], float]:
+    """(seconds, the worker's peak RSS, the api's RSS before and after), and the seconds
+    from `completed` until an invitation per created user is in the outbox."""
     jwks_url, sign = local_signer(tmp)
     port = free_port()
     env = process_env(
@@ -240,7 +261,10 @@ def end_to_end(
         if state["status"] != "completed":
             raise SystemExit(f"import failed: {state}")
         print(f"import: {state['counts']}, timings {state['timings']}")
-        return elapsed, rss_kb(worker.pid, "VmHWM"), api_before, api_after
+        created = int(state["counts"]["created"])
+        queued_after = outbox_filled(url, created if invitations else 0)
+        rss = rss_kb(worker.pid, "VmHWM"), api_before, api_after
+        return (elapsed, *rss), queued_after
     finally:
         for proc in (api, worker):
             stop(proc)

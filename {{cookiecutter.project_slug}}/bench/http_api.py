@@ -486,7 +486,8 @@ def run(options: argparse.Namespace, admin_url: str, settings: Settings, tmp: Pa
         env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
         kept = API_SAMPLE_RATIO if options.sample_share is None else options.sample_share
         tracing = {"OTEL_TRACES_SAMPLER_ARG": str(kept)}
-        sampled = f"on (parent-based, {kept:.0%} of new traces kept, OTLP/HTTP to 127.0.0.1)"
+        kept_share = f"{kept * 100:.0f} %"
+        sampled = f"on (parent-based, {kept_share} of new traces kept, OTLP/HTTP to 127.0.0.1)"
         sent = [raw]
         untraced: dict[int, float] = {}
         sink = OtlpSink().__enter__()  # unused unless --tracing

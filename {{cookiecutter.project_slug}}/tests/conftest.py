@@ -195,6 +195,14 @@ async def client_of(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 def clean_tables(database_url: str) -> None:
     """Every test starts from empty tables (committed data, so subprocesses see it)."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        # A process the last test killed leaves its statement running in Postgres until
+        # the server notices the client is gone; it could deadlock with the TRUNCATE.
+        # Between tests nothing else runs a statement here.
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND state = 'active' AND backend_type = 'client backend'"
+        )
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
 
 

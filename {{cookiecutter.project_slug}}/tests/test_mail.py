@@ -65,6 +65,13 @@ def statuses(db: Db) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows}
 
 
+def outbox_rows(count: int) -> sql.Composed:
+    """One INSERT of `count` invitation rows, each taking (company_id, user_id)."""
+    row = sql.SQL("(%s, %s, 'invitation')")
+    insert = sql.SQL("INSERT INTO mail_outbox (company_id, user_id, kind) VALUES {}")
+    return insert.format(sql.SQL(", ").join([row] * count))
+
+
 def settled(db: Db) -> bool:
     """Nothing left to send: every row is sent or failed."""
     return not (set(statuses(db)) & {"queued", "sending"})
@@ -255,6 +262,34 @@ async def test_an_import_queues_invitations_unless_told_not_to_and_a_dry_run_sen
     assert statuses(db) == {"sent": 20}
 
 
+async def test_invitations_a_dead_worker_left_with_its_import_are_queued_once(
+    db: Db, sink: SmtpSink, start_worker: StartWorker
+) -> None:
+    """The worker died between the import's commit and queuing its invitations: they
+    are kept with the import, and the reconciler (start-up, then every minute) queues
+    them; one already in the outbox (resent meanwhile) is not queued twice."""
+    acme = f.company(db, "Acme")
+    ana, bob = f.user(db, acme, "ana@acme.example"), f.user(db, acme, "bob@acme.example")
+    db.execute(outbox_rows(1), (acme, ana))
+    db.execute(
+        "INSERT INTO csv_imports (company_id, requested_by, file_name, size_bytes,"
+        " encoding, delimiter, dry_run, status, pending_invitations)"
+        " VALUES (%s, %s, 'users.csv', 1, 'utf-8', ',', false, 'completed', %s)",
+        (acme, ana, [ana, bob]),
+    )
+    start_worker(**mail_env(sink))
+
+    await poll(lambda: sink.count() >= 2 and settled(db), what="both invitations sent")
+
+    assert sorted(r.recipients[0] for r in sink.messages()) == [
+        "ana@acme.example",
+        "bob@acme.example",
+    ]
+    assert statuses(db) == {"sent": 2}
+    left = db.execute("SELECT count(*) FROM csv_imports WHERE pending_invitations IS NOT NULL")
+    assert left.fetchone() == (0,)
+
+
 async def test_a_4xx_is_retried_and_a_5xx_fails_with_its_reason_without_stopping_others(
     api: httpx.AsyncClient, db: Db, bearer: Bearer, sink: SmtpSink, start_worker: StartWorker
 ) -> None:
@@ -407,13 +442,6 @@ async def test_mail_written_while_redis_was_down_is_sent_by_the_periodic_drain(
 
     [received] = await poll(sink.messages)
     assert received.recipients == ["ana@acme.example"]
-
-
-def outbox_rows(count: int) -> sql.Composed:
-    """One INSERT of `count` invitation rows, each taking (company_id, user_id)."""
-    row = sql.SQL("(%s, %s, 'invitation')")
-    insert = sql.SQL("INSERT INTO mail_outbox (company_id, user_id, kind) VALUES {}")
-    return insert.format(sql.SQL(", ").join([row] * count))
 
 
 def test_an_outbox_row_needs_its_user_in_its_company_and_keeps_them(db: Db) -> None:

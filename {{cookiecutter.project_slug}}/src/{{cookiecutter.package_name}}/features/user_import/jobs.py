@@ -63,7 +63,7 @@ async def import_users_csv(ctx: dict[str, Any], import_id: str) -> dict[str, Any
             # enqueues it again once Postgres answers (MAX_ATTEMPTS bounds it).
             logger.exception("import %s could not be marked failed", import_id)
             raise
-    if outcome.created:  # their invitations, if asked for, are in the outbox
+    if outcome.created:  # their invitations, if asked for, are in the outbox now
         await outbox.wake(ctx["redis"], settings.queue_name, f"import:{import_id}")
     for row_outcome in ("created", "skipped", "invalid"):
         if count := getattr(outcome, row_outcome):
@@ -98,11 +98,16 @@ async def _stop(
 
 
 async def reconcile_csv_imports(ctx: dict[str, Any]) -> dict[str, int]:
-    """Re-enqueue imports Redis lost or a dead worker abandoned (start-up and every minute)."""
+    """Re-enqueue imports Redis lost or a dead worker abandoned, and queue invitations a
+    dead worker left (start-up and every minute)."""
     settings: Settings = ctx["settings"]
     async with ctx["session_factory"]() as session:
         result = await service.reconcile(session, ctx["redis"], settings.queue_name)
-    return {"stuck": result.stuck, "enqueued": result.enqueued}
+    # And the invitations of an import whose worker died right after it committed.
+    invited = await asyncio.to_thread(processing.queue_left_invitations, libpq_dsn(settings))
+    if invited:
+        await outbox.wake(ctx["redis"], settings.queue_name, "reconciled-invitations")
+    return {"stuck": result.stuck, "enqueued": result.enqueued, "invitations": invited}
 
 
 async def purge_csv_import_files(ctx: dict[str, Any]) -> dict[str, int]:

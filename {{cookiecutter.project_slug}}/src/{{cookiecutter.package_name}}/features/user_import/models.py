@@ -15,6 +15,7 @@ from enum import StrEnum
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CheckConstraint,
     Column,
@@ -59,6 +60,11 @@ class CsvImport(SQLModel, table=True):
             "status",
             postgresql_where=text("status IN ('pending', 'processing')"),
         ),
+        Index(
+            "ix_csv_imports_pending_invitations",
+            "id",
+            postgresql_where=text("pending_invitations IS NOT NULL"),
+        ),
     )
 
     id: UUID = Field(
@@ -75,6 +81,11 @@ class CsvImport(SQLModel, table=True):
     dry_run: bool = False
     # Each user the import creates gets an invitation e-mail (features/mail).
     send_invitations: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
+    # The users it created, written with them, until their invitations are in the outbox
+    # (processing.queue_invitations, right after the import commits).
+    pending_invitations: list[UUID] | None = Field(
+        default=None, sa_column=Column(ARRAY(Uuid()), nullable=True)
+    )
     status: ImportStatus = Field(
         default=ImportStatus.pending,
         sa_type=String(12),

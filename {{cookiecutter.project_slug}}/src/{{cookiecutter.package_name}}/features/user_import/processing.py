@@ -172,9 +172,52 @@ def run_import(dsn: str, import_id: UUID, *, stop: StopRequest | None = None) ->
         try:
             # Only while watched can `stop()` cancel a statement: never the unlock below.
             with stop.watching(conn):
-                return _run_locked(conn, import_id, stop)
+                outcome = _run_locked(conn, import_id, stop)
         finally:
             _unlock(conn, import_id)
+        if outcome.created:
+            queue_invitations(conn)
+        return outcome
+
+
+# The invitations imports keep (csv_imports.pending_invitations, written with their
+# users) go to the outbox after the import commits, in a transaction of their own, so the
+# import does not pay the outbox's indexes and check row by row. Taken and cleared in
+# one statement: each is queued once, and a user whose invitation is already there
+# (resent meanwhile) gets no second one. Every pending import at once, so the reconciler
+# runs the same statement for one whose worker died between the two commits.
+_QUEUE_INVITATIONS = """
+    WITH pending AS (
+        -- RETURNING gives the new (empty) value: the ids come from the locked old row.
+        UPDATE csv_imports AS i SET pending_invitations = NULL
+        FROM (
+            SELECT id, pending_invitations FROM csv_imports
+            WHERE pending_invitations IS NOT NULL
+            FOR UPDATE
+        ) AS old
+        WHERE i.id = old.id
+        RETURNING i.company_id, old.pending_invitations
+    )
+    INSERT INTO mail_outbox (company_id, user_id, kind)
+    SELECT p.company_id, invited.user_id, 'invitation'
+    FROM pending AS p, unnest(p.pending_invitations) AS invited(user_id)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM mail_outbox AS m
+        WHERE m.user_id = invited.user_id AND m.kind = 'invitation'
+    )
+"""
+
+
+def queue_invitations(conn: psycopg.Connection[Any]) -> int:
+    """Put every import's pending invitations in the outbox; how many were queued."""
+    with conn.transaction():
+        return conn.execute(_QUEUE_INVITATIONS).rowcount
+
+
+def queue_left_invitations(dsn: str) -> int:
+    """`queue_invitations` on a connection of its own (the reconciler's)."""
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        return queue_invitations(conn)
 
 
 def _run_locked(conn: psycopg.Connection[Any], import_id: UUID, stop: StopRequest) -> ImportOutcome:
@@ -333,7 +376,7 @@ _KEEP_ERRORS = """
 
 # Users, their wallets at the company's allowance, and one ledger row each saying so:
 # the same rule as creating one user (previous balance 0, reason INITIAL_ALLOWANCE_REASON);
-# and, when the import asks for it, each one's invitation e-mail in the outbox.
+# and, when the import asks for it, who is to be invited, kept with the import.
 _INSERT = """
     WITH new_users AS (
         INSERT INTO users (company_id, email, name, department, job_title)
@@ -354,10 +397,10 @@ _INSERT = """
                %(reason)s, jsonb_build_object('csv_import_id', CAST(%(import_id)s AS text))
         FROM new_wallets
         RETURNING 1
-    ), invitations AS (
-        -- One e-mail per new user, in the same statement (features/mail/outbox.py).
-        INSERT INTO mail_outbox (company_id, user_id, kind)
-        SELECT %(company_id)s, id, 'invitation' FROM new_users WHERE %(invite)s
+    ), invited AS (
+        -- One array, not a row per user: queue_invitations puts them in the outbox.
+        UPDATE csv_imports SET pending_invitations = (SELECT array_agg(id) FROM new_users)
+        WHERE id = %(import_id)s AND %(invite)s
     )
     SELECT (SELECT count(*) FROM new_users), (SELECT count(*) FROM ledger)
 """
