@@ -50,14 +50,18 @@ SERVER_URL = (
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 RUN_ID = uuid.uuid4().hex[:8]
 QUEUE_NAME = f"{{ cookiecutter.project_slug }}-test-{RUN_ID}"
+{%- if cookiecutter.examples == "kudos" %}
 TABLES = (
     "companies, users, wallets, wallet_transactions, weekly_reset_runs, compliments,"
     " csv_imports, csv_import_chunks, csv_import_errors, compliment_idempotency_keys,"
     " mail_outbox, announcements,"
     " company_domains"
 )
+{%- else %}
+TABLES = "companies, users, company_domains, user_exports"
+{%- endif %}
 WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"
-CRON = "{{ cookiecutter.package_name }}.scripts.run_weekly_reset"
+CRON = "{{ cookiecutter.package_name }}.scripts.{% if cookiecutter.examples == "kudos" %}run_weekly_reset{% else %}deactivate_dormant_users{% endif %}"
 ARQ = str(Path(sys.executable).with_name("arq"))
 
 

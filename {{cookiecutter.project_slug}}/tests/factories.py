@@ -6,6 +6,7 @@ from uuid import UUID
 import psycopg
 
 Db = psycopg.Connection[tuple[Any, ...]]
+{%- if cookiecutter.examples == "kudos" %}
 
 
 def company(
@@ -20,6 +21,15 @@ def company(
         " VALUES (%s, %s, %s, %s) RETURNING id",
         (name, f"{name.lower()}.example", allowance, active),
     ).fetchone()
+{%- else %}
+
+
+def company(db: Db, name: str, *, active: bool = True) -> UUID:
+    row = db.execute(
+        "INSERT INTO companies (name, email_domain, is_active) VALUES (%s, %s, %s) RETURNING id",
+        (name, f"{name.lower()}.example", active),
+    ).fetchone()
+{%- endif %}
     assert row is not None
     return UUID(str(row[0]))
 
@@ -36,6 +46,7 @@ def user(
     company_id: UUID,
     email: str,
     *,
+{%- if cookiecutter.examples == "kudos" %}
     active: bool = True,
     compliment: int | None = None,
     redeemable: int = 0,
@@ -43,12 +54,19 @@ def user(
 ) -> UUID:
     """A user, with a wallet holding `compliment` coins unless it is None; `user_id` to
     choose their id."""
+{%- else %}
+    active: bool = True,
+    user_id: UUID | None = None,
+) -> UUID:
+    """A user who has not signed in yet; `user_id` to choose their id."""
+{%- endif %}
     row = db.execute(
         "INSERT INTO users (id, company_id, email, name, is_active)"
         " VALUES (coalesce(%s, gen_random_uuid()), %s, %s, %s, %s) RETURNING id",
         (user_id, company_id, email, email.split("@")[0].title(), active),
     ).fetchone()
     assert row is not None
+{%- if cookiecutter.examples == "kudos" %}
     user_id = UUID(str(row[0]))
     if compliment is not None:
         db.execute(
@@ -57,6 +75,9 @@ def user(
             (user_id, compliment, redeemable),
         )
     return user_id
+{%- else %}
+    return UUID(str(row[0]))
+{%- endif %}
 
 
 def member(
@@ -65,6 +86,7 @@ def member(
     email: str,
     *,
     role: str = "employee",
+{%- if cookiecutter.examples == "kudos" %}
     active: bool = True,
     compliment: int | None = None,
     redeemable: int = 0,
@@ -80,8 +102,26 @@ def member(
         redeemable=redeemable,
         user_id=user_id,
     )
+{%- else %}
+    active: bool = True,
+    user_id: UUID | None = None,
+) -> UUID:
+    """A user who can sign in: their token subject (`auth_sub`) is their email."""
+    user_id = user(db, company_id, email, active=active, user_id=user_id)
+{%- endif %}
     db.execute("UPDATE users SET auth_sub = %s, role = %s WHERE id = %s", (email, role, user_id))
     return user_id
+{%- if cookiecutter.examples == "none" %}
+
+
+def admin(db: Db, company_id: UUID, email: str) -> str:
+    """An admin of the company; returns the token subject to sign in as."""
+    user_id = user(db, company_id, email)
+    sub = f"test|{user_id}"
+    db.execute("UPDATE users SET role = 'admin', auth_sub = %s WHERE id = %s", (sub, user_id))
+    return sub
+{%- endif %}
+{%- if cookiecutter.examples == "kudos" %}
 
 
 def fund(db: Db, user_id: UUID, coins: int) -> None:
@@ -150,3 +190,4 @@ def ledger(db: Db, user_id: UUID) -> list[tuple[Any, ...]]:
         " FROM wallet_transactions WHERE user_id = %s ORDER BY id",
         (user_id,),
     ).fetchall()
+{%- endif %}

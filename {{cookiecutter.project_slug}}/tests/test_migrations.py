@@ -68,6 +68,7 @@ def _fk_validated(url: str) -> bool:
         ).fetchone()
     assert row is not None
     return bool(row[0])
+{%- if cookiecutter.examples == "kudos" %}
 
 
 def test_company_domains_keep_users_written_before_the_rule(
@@ -105,3 +106,4 @@ def test_company_domains_keep_users_written_before_the_rule(
     assert not _fk_validated(empty_database)
     # A database with nothing to excuse gets the key validated.
     assert _fk_validated(database_url)
+{%- endif %}

@@ -1,7 +1,12 @@
 """Traces, metrics and trace ids in the logs, from the real processes to a real OTLP receiver."""
+{%- if cookiecutter.examples == "kudos" %}
 
 import re
 import subprocess
+{%- else %}
+
+import subprocess
+{%- endif %}
 import sys
 from pathlib import Path
 
@@ -10,13 +15,22 @@ import httpx
 from {{ cookiecutter.package_name }}.lib.telemetry import SCOPE
 
 from . import factories as f
+{%- if cookiecutter.examples == "kudos" %}
 from .api_process import free_port, running_api
+{%- else %}
+from .api_process import running_api
+{%- endif %}
 from .conftest import CRON as CRON_MODULE
 from .conftest import WORKER as WORKER_SETTINGS
+{%- if cookiecutter.examples == "kudos" %}
 from .conftest import StartWorker, run_module
 from .csv_helpers import IMPORTS, admin, finished, people, upload
 from .csv_helpers import wait_for as wait_for_import
 from .factories import Db
+{%- else %}
+from .conftest import run_module
+from .factories import Db, admin
+{%- endif %}
 from .receivers import OtlpReceiver, Span, wait_for
 from .tokens import Bearer
 
@@ -33,6 +47,7 @@ def otel_env(receiver: OtlpReceiver) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": "50",
         "OTEL_METRIC_EXPORT_INTERVAL": "200",
     }
+{%- if cookiecutter.examples == "kudos" %}
 
 
 async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
@@ -138,6 +153,7 @@ async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
     assert job_lines, worker_log
     assert all(f"trace_id={job.trace_id}" in line for line in job_lines), job_lines
     assert any(re.search(r"span_id=[0-9a-f]{16}", line) for line in job_lines)
+{%- endif %}
 
 
 async def test_the_api_samples_new_traces_and_keeps_a_sampled_parent_whole(
@@ -167,6 +183,7 @@ async def test_the_api_samples_new_traces_and_keeps_a_sampled_parent_whole(
     assert {s.trace_id for s in spans} == {trace_id}
     [request] = [s for s in spans if s.kind == SERVER]
     assert request.parent_id == parent
+{%- if cookiecutter.examples == "kudos" %}
 
 
 def test_a_cron_run_is_a_trace_with_its_summary(db: Db, process_env: dict[str, str]) -> None:
@@ -186,6 +203,24 @@ def test_a_cron_run_is_a_trace_with_its_summary(db: Db, process_env: dict[str, s
     sql = [s for s in spans if s.trace_id == run.trace_id and "db.statement" in s.attributes]
     assert sql
     assert {"weekly_reset.duration", "weekly_reset.wallets"} <= names[CRON]
+{%- else %}
+
+
+def test_a_cron_run_is_a_trace_with_its_summary(db: Db, process_env: dict[str, str]) -> None:
+    acme = f.company(db, "Acme")
+    dormant = f.user(db, acme, "ana@acme.example")
+    db.execute("UPDATE users SET created_at = now() - interval '100 days' WHERE id = %s", [dormant])
+    with OtlpReceiver() as otlp:
+        result = run_module(CRON_MODULE, {**process_env, **otel_env(otlp)})
+        assert result.returncode == 0, result.stderr
+        # Exported before the process exited.
+        spans = otlp.spans()
+    [run] = [s for s in spans if s.name == "deactivate_dormant_users" and s.service == CRON]
+    assert run.parent_id == ""
+    assert run.attributes["dormant_users.deactivated"] == 1
+    sql = [s for s in spans if s.trace_id == run.trace_id and "db.statement" in s.attributes]
+    assert sql
+{%- endif %}
 
 
 def test_without_otel_or_sentry_variables_no_sdk_is_loaded(process_env: dict[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""One answer for a user's fields on every path: `POST /admin/users`, a CSV import's rows,
+"""One answer for a user's fields on every path: `POST /admin/users`,{% if cookiecutter.examples == "kudos" %} a CSV import's rows,{% else %}{% endif %}
 first sign-in and the CLI all follow `features/users/rules.py`."""
 
 import asyncio
@@ -10,8 +10,12 @@ import pytest
 
 from . import factories as f
 from .conftest import run_module
+{%- if cookiecutter.examples == "kudos" %}
 from .csv_helpers import admin, imported
 from .factories import Db
+{%- else %}
+from .factories import Db, admin
+{%- endif %}
 from .test_auth_link import first_sign_in
 from .tokens import Bearer, SigningKey
 
@@ -80,6 +84,7 @@ async def api_answers(api: httpx.AsyncClient, headers: dict[str, str]) -> list[A
             message = details[0]["message"].removeprefix("Value error, ")
         answers.append((response.status_code == 201, message))
     return answers
+{%- if cookiecutter.examples == "kudos" %}
 
 
 async def test_the_api_and_the_import_give_one_answer_for_each_value(
@@ -97,6 +102,7 @@ async def test_the_api_and_the_import_give_one_answer_for_each_value(
     from_import = [(row not in by_row, by_row.get(row)) for row in range(2, 2 + len(CASES))]
     assert from_import == from_api
     assert [accepted for accepted, _ in from_api] == [case[2] for case in CASES]
+{%- endif %}
 
 
 async def test_first_sign_in_links_only_an_email_the_rules_accept(

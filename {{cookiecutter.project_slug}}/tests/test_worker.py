@@ -8,10 +8,16 @@ from arq.jobs import Job, JobStatus
 
 from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.queue import create_queue
+{%- if cookiecutter.examples == "kudos" %}
 
 from . import factories as f
 from .conftest import arq_check
 from .factories import Db
+{%- else %}
+
+from .conftest import arq_check
+{%- endif %}
+{%- if cookiecutter.examples == "kudos" %}
 
 
 async def test_worker_runs_the_weekly_reset_job(
@@ -40,15 +46,16 @@ async def test_worker_runs_the_weekly_reset_job(
         "weekly reset finished" in line and f"job_id={job.job_id}" in line
         for line in output.splitlines()
     ), output
+{%- endif %}
 
 
 async def test_a_job_id_is_enqueued_once(settings: Settings) -> None:
-    """The API can hand the reset over idempotently with a job id."""
+    """The API can hand {% if cookiecutter.examples == "kudos" %}the reset{% else %}a job{% endif %} over idempotently with a job id."""
     queue = create_queue(settings)
-    job_id = f"weekly-reset-{uuid.uuid4()}"
+    job_id = f"{% if cookiecutter.examples == "kudos" %}weekly-reset{% else %}user-export{% endif %}-{uuid.uuid4()}"
     try:
-        first = await queue.enqueue_job("weekly_reset", _job_id=job_id)
-        second = await queue.enqueue_job("weekly_reset", _job_id=job_id)
+        first = await queue.enqueue_job("{% if cookiecutter.examples == "kudos" %}weekly_reset{% else %}export_users{% endif %}", _job_id=job_id)
+        second = await queue.enqueue_job("{% if cookiecutter.examples == "kudos" %}weekly_reset{% else %}export_users{% endif %}", _job_id=job_id)
         assert first is not None
         assert second is None
         assert await Job(job_id, queue, _queue_name=settings.queue_name).status() == (

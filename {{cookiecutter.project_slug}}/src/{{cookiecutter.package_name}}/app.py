@@ -6,13 +6,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from .features.admin.router import router as admin_router
+{%- if cookiecutter.examples == "kudos" %}
 from .features.compliments.router import router as compliments_router
+{%- endif %}
 from .features.health.router import router as health_router
+{%- if cookiecutter.examples == "kudos" %}
 from .features.mail.router import router as mail_router
 from .features.user_import import service as user_import
 from .features.user_import.router import router as user_import_router
+{%- endif %}
+{%- if cookiecutter.examples == "kudos" %}
 from .features.users.router import router as users_router
 from .features.wallets.router import router as wallets_router
+{%- else %}
+from .features.users.router import router as users_router
+{%- endif %}
 from .lib import error_reports, telemetry
 from .lib.auth import create_verifier, install_auth
 from .lib.config import Settings, get_settings
@@ -61,20 +69,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_auth(app, verifier)
     app.include_router(health_router)
     app.include_router(users_router)
+{%- if cookiecutter.examples == "kudos" %}
     app.include_router(user_import_router)
     app.include_router(wallets_router)
     app.include_router(compliments_router)
     app.include_router(admin_router)
     app.include_router(mail_router)
+{%- else %}
+    app.include_router(admin_router)
+{%- endif %}
     # Added before the error handlers' middleware, so it runs inside it (with a request id).
     app.add_middleware(
         RequestLimitsMiddleware,
         max_body_bytes=settings.request_max_body_bytes,
         read_timeout=settings.request_read_timeout_seconds,
         min_bytes_per_second=settings.request_min_bytes_per_second,
+{%- if cookiecutter.examples == "kudos" %}
         route_limits={
             ("POST", app.url_path_for("upload")): user_import.upload_max_body_bytes(settings)
         },
+{%- endif %}
     )
     install_error_handlers(app)
     telemetry.instrument_app(app)

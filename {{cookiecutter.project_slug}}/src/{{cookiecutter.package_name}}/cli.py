@@ -113,10 +113,17 @@ def jwks_path(url: str) -> Path | None:
 
 async def ensure_user(settings: Settings, email: str, role: Role | None, name: str | None) -> User:
     """The user with this email, created (with its company) when missing, linked to a subject.
+{%- if cookiecutter.examples == "kudos" %}
 
     Made by the services the api uses: a new company and user are exactly what
     `create-company` and `POST /admin/users` make (a wallet holding the allowance and its
     first ledger row). What it creates or changes is said on stderr.
+{%- else %}
+
+    Made by the services the api uses: a new company and user are exactly what
+    `create-company` and `POST /admin/users` make. What it creates or changes is said on
+    stderr.
+{%- endif %}
     """
     domain = domain_of(email)
     async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
@@ -129,18 +136,27 @@ async def ensure_user(settings: Settings, email: str, role: Role | None, name: s
                 company = await create_company(
                     session, name=company_name(domain), email_domain=domain
                 )
+{%- if cookiecutter.examples == "kudos" %}
                 print(
                     f"dev-token: created company {company.name} ({domain}, id {company.id}, "
                     f"weekly allowance {company.weekly_renewal_amount})",
                     file=sys.stderr,
                 )
             created = await create_user(
+{%- else %}
+                print(
+                    f"dev-token: created company {company.name} ({domain}, id {company.id})",
+                    file=sys.stderr,
+                )
+            user = await create_user(
+{%- endif %}
                 session,
                 company,
                 name=name or email.split("@")[0].replace(".", " ").title(),
                 email=email,
                 role=role or Role.employee,
             )
+{%- if cookiecutter.examples == "kudos" %}
             user = created.user
             print(
                 f"dev-token: created user {user.email} ({user.role}, id {user.id}) in "
@@ -148,6 +164,13 @@ async def ensure_user(settings: Settings, email: str, role: Role | None, name: s
                 "and its first ledger row",
                 file=sys.stderr,
             )
+{%- else %}
+            print(
+                f"dev-token: created user {user.email} ({user.role}, id {user.id}) in "
+                f"{company.name}",
+                file=sys.stderr,
+            )
+{%- endif %}
         elif role is not None and user.role != role:
             user.role = role
             print(f"dev-token: {email} is now {role}", file=sys.stderr)
@@ -209,7 +232,7 @@ def dev_token(args: argparse.Namespace) -> int:
         )
     email = rules.normalize_email(args.email)
     if (problem := rules.email_problem(email)) is not None:
-        # The users feature's rule, as the api and the import answer it.
+        # The users feature's rule, {% if cookiecutter.examples == "kudos" %}as the api and the import answer it{% else %}as the api answers it{% endif %}.
         raise CommandError(f"email {problem}: {args.email!r}")
     role = Role(args.role) if args.role else None
     try:
@@ -254,12 +277,16 @@ async def add_company(settings: Settings, args: argparse.Namespace) -> dict[str,
     """The company and its admin, both or neither."""
     async with engine_scope(settings) as engine, create_session_factory(engine)() as session:
         async with session.begin():
+{%- if cookiecutter.examples == "kudos" %}
             company = await create_company(
                 session,
                 name=args.name,
                 email_domain=args.domain,
                 weekly_allowance=args.allowance,
             )
+{%- else %}
+            company = await create_company(session, name=args.name, email_domain=args.domain)
+{%- endif %}
             admin = await create_user(
                 session, company, name=args.admin_name, email=args.admin_email, role=Role.admin
             )
@@ -267,8 +294,13 @@ async def add_company(settings: Settings, args: argparse.Namespace) -> dict[str,
             "company_id": str(company.id),
             "company": company.name,
             "email_domain": company.email_domain,
+{%- if cookiecutter.examples == "kudos" %}
             "admin_id": str(admin.user.id),
             "admin_email": admin.user.email,
+{%- else %}
+            "admin_id": str(admin.id),
+            "admin_email": admin.email,
+{%- endif %}
         }
 
 
@@ -388,9 +420,11 @@ def parser() -> argparse.ArgumentParser:
     company.add_argument("--domain", required=True, help="its email domain, e.g. acme.example")
     company.add_argument("--admin-email", required=True)
     company.add_argument("--admin-name", required=True)
+{%- if cookiecutter.examples == "kudos" %}
     company.add_argument(
         "--allowance", type=int, default=100, help="weekly allowance, 50..500 (default 100)"
     )
+{%- endif %}
     company.set_defaults(handler=create_company_command)
     token = commands.add_parser(
         "dev-token",

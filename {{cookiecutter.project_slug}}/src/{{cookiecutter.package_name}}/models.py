@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic sees the whole schema."""
 
 from .features.companies.models import Company, CompanyDomain
+{%- if cookiecutter.examples == "kudos" %}
 from .features.compliments.models import Compliment, ComplimentIdempotencyKey
 from .features.mail.models import Announcement, MailKind, MailMessage, MailStatus
 from .features.user_import.models import (
@@ -17,6 +18,11 @@ from .features.wallets.models import (
     WalletTransaction,
     WeeklyResetRun,
 )
+{%- else %}
+from .features.user_export.models import ExportStatus, UserExport
+from .features.users.models import Role, User
+{%- endif %}
+{%- if cookiecutter.examples == "kudos" %}
 
 __all__ = [
     "Announcement",
@@ -39,3 +45,14 @@ __all__ = [
     "WalletTransaction",
     "WeeklyResetRun",
 ]
+{%- else %}
+
+__all__ = [
+    "Company",
+    "CompanyDomain",
+    "ExportStatus",
+    "Role",
+    "User",
+    "UserExport",
+]
+{%- endif %}

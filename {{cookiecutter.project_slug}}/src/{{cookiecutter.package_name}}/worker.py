@@ -5,12 +5,17 @@ from typing import Any, ClassVar
 from arq import cron, func
 from arq.cron import CronJob
 from arq.worker import Function
+{%- if cookiecutter.examples == "kudos" %}
 
 from .features.compliments import jobs as compliment_jobs
 from .features.mail import jobs as mail_jobs
 from .features.mail.delivery import Drainer, MailConfig
 from .features.user_import import jobs as import_jobs
 from .features.wallets import jobs as wallet_jobs
+{%- else %}
+
+from .features.user_export import jobs as export_jobs
+{%- endif %}
 from .lib import context, error_reports, telemetry
 from .lib.config import get_settings
 from .lib.database import create_engine, create_session_factory
@@ -29,7 +34,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = engine
     ctx["session_factory"] = create_session_factory(engine)
     ctx["settings"] = settings
+{%- if cookiecutter.examples == "kudos" %}
     ctx["mail_drainer"] = Drainer(ctx["session_factory"], MailConfig.of(settings))
+{%- endif %}
 
 
 async def job_start(ctx: dict[str, Any]) -> None:
@@ -48,6 +55,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 class WorkerSettings:
     functions: ClassVar[list[Function]] = [
+{%- if cookiecutter.examples == "kudos" %}
         func(wallet_jobs.weekly_reset, name="weekly_reset", max_tries=3),
         # Retries are decided by the job (transient errors only); arq's own count is a
         # backstop above it, for a job cut short by a dead worker.
@@ -116,6 +124,24 @@ class WorkerSettings:
             timeout=mail_jobs.DRAIN_TIMEOUT_SECONDS,
         ),
     ]
+{%- else %}
+        # The export is idempotent (a finished one is left as it is): a retry after a
+        # dead worker writes the same file.
+        func(export_jobs.export_users, name="export_users", max_tries=3),
+    ]
+    # Hourly (and at start-up): an export (personal data) outlives its retention by no
+    # more than an hour, and one whose job Redis lost is queued again.
+    cron_jobs: ClassVar[list[CronJob]] = [
+        cron(
+            export_jobs.tidy_user_exports,
+            name="tidy_user_exports",
+            minute=23,
+            second=0,
+            run_at_startup=True,
+            unique=True,
+        ),
+    ]
+{%- endif %}
     # Each job then tells its span and `job.duration` how it ended (lib/telemetry.py).
     functions = telemetry.observed_jobs(functions)
     cron_jobs = telemetry.observed_jobs(cron_jobs)

@@ -6,9 +6,13 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator
+{%- if cookiecutter.examples == "kudos" %}
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import smtp
+{%- else %}
+from pydantic_settings import BaseSettings, SettingsConfigDict
+{%- endif %}
 
 SQLALCHEMY_SCHEME = "postgresql+psycopg"
 
@@ -54,18 +58,21 @@ class Settings(BaseSettings):
     # when returned (lib/database.py). 0: the pool is what the process uses, at most.
     database_max_overflow: int = Field(default=0, ge=0)
     # The api's database sessions only (0 turns one off): how long a statement may wait
-    # for a lock (e.g. a wallet the weekly reset holds) or run, and how long a session
+    # for a lock {% if cookiecutter.examples == "kudos" %}(e.g. a wallet the weekly reset holds){% else %}(e.g. a row another transaction holds){% endif %} or run, and how long a session
     # may sit idle inside a transaction, before Postgres cancels it. A request cut short
     # answers 503 and gives its pooled connection back; the worker and cron set their own.
     database_lock_timeout_seconds: float = Field(default=2.0, ge=0)
     database_statement_timeout_seconds: float = Field(default=15.0, ge=0)
     database_idle_in_transaction_timeout_seconds: float = Field(default=30.0, ge=0)
+{%- if cookiecutter.examples == "kudos" %}
     # Wallets the weekly reset changes per transaction (cron and worker): the longest a
     # compliment waits for the reset is about one batch.
     weekly_reset_batch_size: int = Field(default=5000, ge=1, le=100_000)
+{%- endif %}
     # Readiness checks must answer before Railway's health check gives up.
     health_timeout_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
+{%- if cookiecutter.examples == "kudos" %}
     # The largest CSV an admin may upload for a user import (the api streams it to Postgres).
     csv_import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # Per company, at most this many imports pending or processing at once: one more is
@@ -74,8 +81,16 @@ class Settings(BaseSettings):
     # The worker only: an uploaded file (personal data) is deleted when its import
     # finishes; one still unfinished this long after its upload is failed and deleted.
     csv_import_file_retention_hours: int = Field(default=24, ge=1)
+{%- else %}
+    # The worker only: a user export (personal data) is deleted this long after it was
+    # asked for, finished or not (hourly).
+    user_export_retention_hours: int = Field(default=24, ge=1)
+    # The cron only: a user who never signed in is deactivated this many days after
+    # being added (scripts/deactivate_dormant_users.py).
+    dormant_user_days: int = Field(default=90, ge=1, le=3650)
+{%- endif %}
     # Request bounds, the api only (lib/request_limits.py), checked before authentication:
-    # the largest body of any other route (413), and how long a body may take to arrive:
+    # the largest body of {% if cookiecutter.examples == "kudos" %}any other route{% else %}any route{% endif %} (413), and how long a body may take to arrive:
     # each wait for more at most REQUEST_READ_TIMEOUT_SECONDS, the whole body that plus a
     # second per REQUEST_MIN_BYTES_PER_SECOND received (408).
     request_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -91,6 +106,7 @@ class Settings(BaseSettings):
     # A job waits about half of it on average before it starts; an idle worker sends
     # Redis about one command per poll (bench/jobs.py measures both).
     worker_poll_delay_seconds: float = Field(default=0.02, gt=0, le=5)
+{%- if cookiecutter.examples == "kudos" %}
     # The worker only: `Idempotency-Key`s of POST /compliments older than this are purged
     # (hourly). Never below 24 h, the least a client may count on for its retries.
     idempotency_key_retention_hours: int = Field(default=24, ge=24)
@@ -116,6 +132,7 @@ class Settings(BaseSettings):
     # * 2**(attempt - 1), at most an hour apart; after MAIL_MAX_ATTEMPTS a message fails.
     mail_retry_seconds: float = Field(default=30, gt=0)
     mail_max_attempts: int = Field(default=10, ge=1)
+{%- endif %}
     # Authentication (the api only). Auth0: AUTH0_DOMAIN and AUTH_AUDIENCE. Any other
     # OpenID provider: AUTH_ISSUER, AUTH_AUDIENCE and AUTH_JWKS_URL. See `auth_settings`.
     auth0_domain: str | None = None
@@ -153,6 +170,7 @@ class Settings(BaseSettings):
     @classmethod
     def _sqlalchemy_url(cls, value: str) -> str:
         return to_sqlalchemy_url(value)
+{%- if cookiecutter.examples == "kudos" %}
 
     @field_validator("smtp_url")
     @classmethod
@@ -165,6 +183,7 @@ class Settings(BaseSettings):
     def _mail_from(cls, value: str) -> str:
         smtp.sender_domain(value)
         return value
+{%- endif %}
 
     @property
     def is_development(self) -> bool:

@@ -31,10 +31,17 @@ async def _autocommit(request: Request) -> None:
 
 
 # In a route's `dependencies` (resolved before its parameters, so before the caller is
+{%- if cookiecutter.examples == "kudos" %}
 # looked up): the request's session runs each statement in its own transaction. Only
 # for a route whose writes are each one statement, the send of a compliment: its
 # wallet locks are then released the moment the statement ends, and the request saves
 # the BEGIN and COMMIT round trips. Its caller lookup needs no transaction either.
+{%- else %}
+# looked up): the request's session runs each statement in its own transaction. Only
+# for a route whose writes are each one statement: its row locks are then released the
+# moment the statement ends, and the request saves the BEGIN and COMMIT round trips.
+# Its caller lookup needs no transaction either.
+{%- endif %}
 Autocommit = Depends(_autocommit)
 
 

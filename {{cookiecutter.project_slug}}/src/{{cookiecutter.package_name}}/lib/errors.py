@@ -1,6 +1,6 @@
 """One error envelope for every 4xx and 5xx the api returns.
 
-    {"error": {"code": "insufficient_balance", "message": "...", "request_id": "...",
+    {"error": {"code": "{% if cookiecutter.examples == "kudos" %}insufficient_balance{% else %}email_taken{% endif %}", "message": "...", "request_id": "...",
                "details": [...]}}
 
 Services raise AppError subclasses (they know nothing of HTTP beyond a status number);
@@ -139,7 +139,7 @@ def _allowed_methods(request: Request) -> str:
     """The methods the request's path is served with, for a 405's `Allow` header.
 
     The router names only the methods of the first route it tried, but a path often has
-    one route per method (`GET` and `POST /compliments`): ask every route about each one.
+    one route per method ({% if cookiecutter.examples == "kudos" %}`GET` and `POST /compliments`{% else %}`GET` and `POST /admin/users`{% endif %}): ask every route about each one.
     """
     routes = request.app.router.routes
     allowed = []
@@ -166,7 +166,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 # Postgres cut the request short (the api's DATABASE_*_TIMEOUT_SECONDS): it waited too
-# long for a lock another transaction holds (the weekly reset's batch, say), ran too long,
+# long for a lock another transaction holds ({% if cookiecutter.examples == "kudos" %}the weekly reset's batch, say{% else %}a long batch update, say{% endif %}), ran too long,
 # or sat idle in its transaction. The connection went back to the pool; trying again soon
 # will likely work.
 _DATABASE_BUSY = (LockNotAvailable, QueryCanceled, IdleInTransactionSessionTimeout)

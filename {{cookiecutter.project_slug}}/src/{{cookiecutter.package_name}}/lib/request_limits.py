@@ -2,8 +2,8 @@
 
 A pure ASGI middleware, outside routing, authentication and parsing:
 
-- **Size.** A body may have at most `max_body_bytes` (a route may have its own limit,
-  the CSV upload's). A declared `Content-Length` over it is refused before one byte is
+- **Size.** A body may have at most `max_body_bytes` {% if cookiecutter.examples == "kudos" %}(a route may have its own limit,{% else %}(a route may have its own limit),{% endif %}
+  {% if cookiecutter.examples == "kudos" %}the CSV upload's). {% else %}{% endif %}A declared `Content-Length` over it is refused before one byte is
   read; otherwise the bytes of each `http.request` message are counted as the server
   hands them over, and the first message past the limit ends the request. The answer is
   `413 request_too_large` in the error envelope, with `Connection: close`, so the server

@@ -7,12 +7,21 @@ Set the standard variables and each process exports over OTLP/HTTP (protobuf):
 them set, `configure` installs nothing and the SDK is never imported: the instruments
 below stay the API's no-ops. `METRICS_PORT` (the api only) adds a Prometheus scrape
 endpoint on that port, for the private network, never the public one.
+{%- if cookiecutter.examples == "kudos" %}
 
 Traced: the api's requests (FastAPI), every SQL statement (psycopg, under SQLAlchemy
 and in the import's own connection), the api's Redis calls and outgoing HTTP (the key
 set). The trace context travels with each job (lib/queue.py puts it in the job's
 payload), and the worker's job span continues it: one trace holds the upload request,
 its import job and the job's SQL. Each cron run and worker cron job is a trace of its own.
+{%- else %}
+
+Traced: the api's requests (FastAPI), every SQL statement (psycopg, under SQLAlchemy),
+the api's Redis calls and outgoing HTTP (the key set). The trace context travels with
+each job (lib/queue.py puts it in the job's payload), and the worker's job span
+continues it: one trace holds the export request, its job and the job's SQL. Each cron
+run and worker cron job is a trace of its own.
+{%- endif %}
 """
 
 import asyncio
@@ -52,6 +61,7 @@ job_duration = meter.create_histogram(
     description="Time a worker job ran, by job.name and job.outcome "
     "(success, retry, failed, cancelled)",
 )
+{%- if cookiecutter.examples == "kudos" %}
 csv_import_rows = meter.create_counter(
     "csv_import.rows",
     unit="{row}",
@@ -67,6 +77,7 @@ weekly_reset_wallets = meter.create_counter(
     unit="{wallet}",
     description="Wallets whose balance a weekly reset set",
 )
+{%- endif %}
 
 _JOB = "telemetry.job"
 _OUTCOME = "telemetry.job_outcome"
@@ -123,7 +134,7 @@ def configure(settings: Settings, process: Process) -> None:
         _install_tracing(resource, process)
     if export_metrics or scrape:
         _install_metrics(resource, settings, export=export_metrics, scrape=scrape)
-    # Every statement, under SQLAlchemy and on the import's own connection; statements
+    # Every statement, {% if cookiecutter.examples == "kudos" %}under SQLAlchemy and on the import's own connection{% else %}under SQLAlchemy or on a raw connection{% endif %}; statements
     # are recorded as written (parameters, which hold personal data, are not).
     PsycopgInstrumentor().instrument(skip_dep_check=True)
     HTTPXClientInstrumentor().instrument()

@@ -9,6 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from ...lib.models import timestamp_field
 from .domains import DOMAIN_MAX_LENGTH
+{%- if cookiecutter.examples == "kudos" %}
 
 MIN_WEEKLY_AMOUNT = 50
 MAX_WEEKLY_AMOUNT = 500
@@ -22,6 +23,12 @@ class Company(SQLModel, table=True):
             name="weekly_renewal_amount_range",
         ),
     )
+{%- else %}
+
+
+class Company(SQLModel, table=True):
+    __tablename__ = "companies"
+{%- endif %}
 
     id: UUID = Field(
         default_factory=uuid4,
@@ -33,9 +40,11 @@ class Company(SQLModel, table=True):
     # owns, this one included, is a row of company_domains (a trigger adds this one).
     email_domain: str = Field(max_length=DOMAIN_MAX_LENGTH, unique=True)
     is_active: bool = Field(default=True, sa_column_kwargs={"server_default": text("true")})
+{%- if cookiecutter.examples == "kudos" %}
     weekly_renewal_amount: int = Field(
         default=100, sa_column_kwargs={"server_default": text("100")}
     )
+{%- endif %}
     timezone: str = Field(
         default="UTC", max_length=64, sa_column_kwargs={"server_default": text("'UTC'")}
     )
@@ -68,6 +77,10 @@ class CompanySnapshot:
     id: UUID
     name: str
     email_domain: str
+{%- if cookiecutter.examples == "kudos" %}
     is_active: bool
     weekly_renewal_amount: int
+{%- else %}
+    is_active: bool
+{%- endif %}
     timezone: str

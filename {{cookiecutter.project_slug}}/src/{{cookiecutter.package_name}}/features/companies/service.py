@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ...lib.errors import ConflictError, DomainRuleError, NotFoundError
 from ..users.models import User
 from .domains import is_domain, normalize_domain
+{%- if cookiecutter.examples == "kudos" %}
 from .models import (
     MAX_WEEKLY_AMOUNT,
     MIN_WEEKLY_AMOUNT,
@@ -20,6 +21,9 @@ from .models import (
     CompanyDomain,
     CompanySnapshot,
 )
+{%- else %}
+from .models import Company, CompanyDomain, CompanySnapshot
+{%- endif %}
 
 # Domains one company may own (its primary one included): enough for a group of brands,
 # few enough that one tenant cannot squat on a registry's worth of names.
@@ -28,10 +32,12 @@ MAX_DOMAINS_PER_COMPANY = 50
 
 class CompanyNotFoundError(NotFoundError):
     code = "company_not_found"
+{%- if cookiecutter.examples == "kudos" %}
 
 
 class AllowanceOutOfRangeError(DomainRuleError):
     code = "allowance_out_of_range"
+{%- endif %}
 
 
 class InvalidCompanyError(DomainRuleError):
@@ -60,6 +66,7 @@ class PrimaryDomainError(DomainRuleError):
 
 class DomainInUseError(ConflictError):
     code = "domain_in_use"
+{%- if cookiecutter.examples == "kudos" %}
 
 
 def _check_allowance(amount: int) -> None:
@@ -72,16 +79,27 @@ def _check_allowance(amount: int) -> None:
 async def create_company(
     session: AsyncSession, *, name: str, email_domain: str, weekly_allowance: int = 100
 ) -> Company:
+{%- else %}
+
+
+async def create_company(session: AsyncSession, *, name: str, email_domain: str) -> Company:
+{%- endif %}
     """Add a company (a tenant). The name is trimmed, the domain lowercased and unique."""
     name, email_domain = name.strip(), normalize_domain(email_domain)
     if not 2 <= len(name) <= 200:
         raise InvalidCompanyError("the company name must be 2 to 200 characters")
     if not is_domain(email_domain):
         raise InvalidCompanyError(f"'{email_domain}' is not a domain name (e.g. acme.example)")
+{%- if cookiecutter.examples == "kudos" %}
     _check_allowance(weekly_allowance)
+{%- endif %}
     if await company_owning(session, email_domain) is not None:
         raise DomainTakenError(f"a company with the domain {email_domain} already exists")
+{%- if cookiecutter.examples == "kudos" %}
     company = Company(name=name, email_domain=email_domain, weekly_renewal_amount=weekly_allowance)
+{%- else %}
+    company = Company(name=name, email_domain=email_domain)
+{%- endif %}
     try:
         async with session.begin_nested():
             session.add(company)
@@ -101,6 +119,7 @@ async def get_company(session: AsyncSession, company_id: UUID) -> Company:
     if company is None:
         raise CompanyNotFoundError("no such company")
     return company
+{%- if cookiecutter.examples == "kudos" %}
 
 
 async def set_weekly_allowance(session: AsyncSession, company_id: UUID, amount: int) -> Company:
@@ -115,6 +134,7 @@ async def set_weekly_allowance(session: AsyncSession, company_id: UUID, amount: 
     session.add(company)
     await session.flush()
     return company
+{%- endif %}
 
 
 async def company_owning(session: AsyncSession, domain: str) -> UUID | None:

@@ -39,7 +39,7 @@ class User(SQLModel, table=True):
             ["company_id", "email_domain"],
             ["company_domains.company_id", "company_domains.domain"],
         ),
-        # A company's users in id order: the weekly reset walks them in batches by it.
+        # A company's users in id order: {% if cookiecutter.examples == "kudos" %}the weekly reset walks them in batches by it{% else %}a company's pages and batches walk them by it{% endif %}.
         Index("ix_users_company_id_id", "company_id", "id"),
     )
 

@@ -1,7 +1,7 @@
 """What a user's name, email and other text must be: one rule set, pure, used everywhere.
 
-`POST /admin/users` (its schema and `service.create_user`), the CSV import's row
-validation, first sign-in and the CLI all ask these functions, so an answer accepted
+`POST /admin/users` (its schema and `service.create_user`), {% if cookiecutter.examples == "kudos" %}the CSV import's row{% else %}first{% endif %}
+{% if cookiecutter.examples == "kudos" %}validation, first sign-in{% else %}sign-in{% endif %} and the CLI all ask these functions, so an answer accepted
 by one path is accepted by every other, and refused with the same message.
 """
 

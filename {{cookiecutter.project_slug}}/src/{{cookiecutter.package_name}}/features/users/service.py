@@ -2,7 +2,7 @@
 
 Functions take a session and plain values, raise lib/errors AppError subclasses, and
 know nothing of HTTP. They work inside the session's transaction and never commit: the
-caller commits (one request, or one batch of an import), so several changes can share
+caller commits {% if cookiecutter.examples == "kudos" %}(one request, or one batch of an import){% else %}(one request, say){% endif %}, so several changes can share
 one transaction.
 """
 
@@ -22,13 +22,20 @@ from ...lib.errors import AppError, ConflictError, DomainRuleError, NotFoundErro
 from ..companies.domains import belongs_to, domain_of, outside_message
 from ..companies.models import Company, CompanySnapshot
 from ..companies.service import domains_of
+{%- if cookiecutter.examples == "kudos" %}
 from ..wallets.models import BalanceType, TransactionKind, Wallet, WalletTransaction
+{%- endif %}
 from . import rules
 from .models import AUTH_SUB_MAX_LENGTH, Role, User, UserSnapshot
+{%- if cookiecutter.examples == "kudos" %}
 
 logger = logging.getLogger(__name__)
 
 INITIAL_ALLOWANCE_REASON = "Initial weekly allowance"
+{%- else %}
+
+logger = logging.getLogger(__name__)
+{%- endif %}
 
 
 class EmailTakenError(ConflictError):
@@ -56,12 +63,14 @@ class SignInRefusedError(AppError):
 
     status_code = 401
     code = "unknown_user"
+{%- if cookiecutter.examples == "kudos" %}
 
 
 @dataclass(frozen=True)
 class UserWithWallet:
     user: User
     wallet: Wallet | None
+{%- endif %}
 
 
 def _check(name: str, email: str, department: str | None, job_title: str | None) -> None:
@@ -99,17 +108,26 @@ async def create_user(
     department: str | None = None,
     job_title: str | None = None,
     role: Role = Role.employee,
+{%- if cookiecutter.examples == "kudos" %}
 ) -> UserWithWallet:
     """Add a user to `company`, with a wallet holding the company's weekly allowance.
+{%- else %}
+) -> User:
+    """Add a user to `company`.
+{%- endif %}
 
     The email is trimmed and lowercased, must be at one of the company's domains (422
     `email_outside_company_domains`, checked first, so an address of another company is
     refused exactly like any other outside address) and must not belong to anyone yet
     (409 `email_taken`: only ever one of this company's users). The fields follow
-    `rules.py` (422 `invalid_user`), as the import's rows and the api's schema do.
+    `rules.py` (422 `invalid_user`), {% if cookiecutter.examples == "kudos" %}as the import's rows and the api's schema do{% else %}as the api's schema and the CLI do{% endif %}.
+{%- if cookiecutter.examples == "kudos" %}
     The wallet's compliment balance starts at the company's allowance and one RESET
     ledger row records it, so the balances equal the sum of the ledger from the first
     moment. Flushed in a savepoint: a refused user leaves the caller's transaction
+{%- else %}
+    Flushed in a savepoint: a refused user leaves the caller's transaction
+{%- endif %}
     usable.
     """
     _check(name, email, department, job_title)
@@ -120,8 +138,10 @@ async def create_user(
         raise _outside(email, domains)
     if await email_taken(session, email):
         raise EmailTakenError(f"a user with the email {email} already exists")
+{%- if cookiecutter.examples == "kudos" %}
 
     allowance = company.weekly_renewal_amount
+{%- endif %}
     user = User(
         company_id=company.id,
         email=email,
@@ -130,6 +150,7 @@ async def create_user(
         job_title=job_title,
         role=role,
     )
+{%- if cookiecutter.examples == "kudos" %}
     wallet = Wallet(user_id=user.id, compliment_balance=allowance)
     entry = WalletTransaction(
         wallet_id=wallet.id,
@@ -142,14 +163,19 @@ async def create_user(
         reason=INITIAL_ALLOWANCE_REASON,
         meta={"company_id": str(company.id), "allowance": allowance, "source": "user_created"},
     )
+{%- endif %}
     try:
         async with session.begin_nested():
             session.add(user)
+{%- if cookiecutter.examples == "kudos" %}
             await session.flush()
             session.add(wallet)
             await session.flush()
             session.add(entry)
             await session.flush()
+{%- else %}
+            await session.flush()
+{%- endif %}
     except IntegrityError as exc:
         # Someone else created this email between the check and the insert.
         if isinstance(exc.orig, UniqueViolation) and "email" in str(exc.orig):
@@ -158,7 +184,7 @@ async def create_user(
         if isinstance(exc.orig, ForeignKeyViolation) and "company_domains" in str(exc.orig):
             raise _outside(email, await domains_of(session, company.id)) from None
         raise
-    return UserWithWallet(user=user, wallet=wallet)
+    return {% if cookiecutter.examples == "kudos" %}UserWithWallet(user=user, wallet=wallet){% else %}user{% endif %}
 
 
 def _escape_like(text: str) -> str:
@@ -174,7 +200,7 @@ async def list_users(
     search: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[UserWithWallet], int]:
+) -> tuple[list[{% if cookiecutter.examples == "kudos" %}UserWithWallet{% else %}User{% endif %}], int]:
     """A page of the company's users (by name), and how many match in all.
 
     `search` matches part of the name or email, case-insensitively.
@@ -194,6 +220,7 @@ async def list_users(
         )
     count = select(func.count()).select_from(User).where(*conditions)
     total = (await session.exec(count)).one()
+{%- if cookiecutter.examples == "kudos" %}
     statement = (
         select(User, Wallet)
         .outerjoin(Wallet, col(Wallet.user_id) == col(User.id))
@@ -204,6 +231,17 @@ async def list_users(
     )
     rows = (await session.exec(statement)).all()
     return [UserWithWallet(user=user, wallet=wallet) for user, wallet in rows], int(total)
+{%- else %}
+    statement = (
+        select(User)
+        .where(*conditions)
+        .order_by(func.lower(col(User.name)), col(User.id))
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await session.exec(statement)).all()), int(total)
+{%- endif %}
+{%- if cookiecutter.examples == "kudos" %}
 
 
 async def get_user(session: AsyncSession, company_id: UUID, user_id: UUID) -> UserWithWallet:
@@ -218,10 +256,22 @@ async def get_user(session: AsyncSession, company_id: UUID, user_id: UUID) -> Us
         raise UserNotFoundError("no such user in your company")
     user, wallet = row
     return UserWithWallet(user=user, wallet=wallet)
+{%- else %}
+
+
+async def get_user(session: AsyncSession, company_id: UUID, user_id: UUID) -> User:
+    """A user of this company; another company's user is not found (404), not forbidden."""
+    statement = select(User).where(col(User.id) == user_id, col(User.company_id) == company_id)
+    user = (await session.exec(statement)).first()
+    if user is None:
+        raise UserNotFoundError("no such user in your company")
+    return user
+{%- endif %}
 
 
 async def deactivate_user(
     session: AsyncSession, company_id: UUID, user_id: UUID, *, acting_user_id: UUID
+{%- if cookiecutter.examples == "kudos" %}
 ) -> UserWithWallet:
     """Deactivate a user of this company; doing it again changes nothing.
 
@@ -237,6 +287,22 @@ async def deactivate_user(
         session.add(found.user)
         await session.flush()
     return found
+{%- else %}
+) -> User:
+    """Deactivate a user of this company; doing it again changes nothing.
+
+    A deactivated user's tokens are refused from the next request on. Nobody can
+    deactivate themselves (a company always keeps the admin who is acting).
+    """
+    found = await get_user(session, company_id, user_id)
+    if user_id == acting_user_id:
+        raise CannotDeactivateSelfError("you cannot deactivate yourself")
+    if found.is_active:
+        found.is_active = False
+        session.add(found)
+        await session.flush()
+    return found
+{%- endif %}
 
 
 @dataclass(frozen=True)
@@ -270,8 +336,12 @@ _LINK_BY_EMAIL = text("""
 # every request; by id or email only on a first sign-in.
 _CALLER = """
     SELECT u.id, u.company_id, u.email, u.name, u.role, u.is_active, u.auth_sub,
+{%- if cookiecutter.examples == "kudos" %}
            c.name AS company_name, c.email_domain, c.is_active AS company_active,
            c.weekly_renewal_amount, c.timezone
+{%- else %}
+           c.name AS company_name, c.email_domain, c.is_active AS company_active, c.timezone
+{%- endif %}
     FROM users AS u JOIN companies AS c ON c.id = u.company_id
 """
 _CALLER_BY_SUB = text(_CALLER + "WHERE u.auth_sub = :value")
@@ -300,7 +370,9 @@ async def _user_and_company(
         name=row.company_name,
         email_domain=row.email_domain,
         is_active=row.company_active,
+{%- if cookiecutter.examples == "kudos" %}
         weekly_renewal_amount=row.weekly_renewal_amount,
+{%- endif %}
         timezone=row.timezone,
     )
     return user, company
@@ -325,7 +397,7 @@ async def sign_in(
     """The active user (and company) behind a verified token's subject.
 
     A user carries the identity provider's subject (`auth_sub`) from their first sign-in
-    on; users added by an admin or by a CSV import start without one. When no user has
+    on; users added {% if cookiecutter.examples == "kudos" %}by an admin or by a CSV import{% else %}by an admin or by the CLI{% endif %} start without one. When no user has
     `sub` yet, the token's email links it, if the provider says the email is verified:
     the active user with that email (compared lowercased, as stored) whose `auth_sub` is
     still empty gets `sub`, in one conditional UPDATE. A user is never re-linked: an

@@ -11,7 +11,11 @@ from ...companies import service
 from ...companies.domains import DOMAIN_MAX_LENGTH
 from ...users.dependencies import Caller, require
 from ...users.permissions import Permission
+{%- if cookiecutter.examples == "kudos" %}
 from .schemas import CompanyDomainOut, CompanySettings, NewDomain, WeeklyAllowance
+{%- else %}
+from .schemas import CompanyDomainOut, CompanySettings, NewDomain
+{%- endif %}
 
 router = APIRouter(prefix="/company", tags=["admin"])
 
@@ -29,6 +33,7 @@ DomainName = Annotated[str, Path(max_length=DOMAIN_MAX_LENGTH, examples=["acme-l
 )
 async def get_company(caller: CompanyAdmin) -> CompanySettings:
     return CompanySettings.of(caller.company)
+{%- if cookiecutter.examples == "kudos" %}
 
 
 @router.put(
@@ -50,6 +55,7 @@ async def set_weekly_allowance(
     )
     await session.commit()
     return CompanySettings.of(company)
+{%- endif %}
 
 
 @router.get(

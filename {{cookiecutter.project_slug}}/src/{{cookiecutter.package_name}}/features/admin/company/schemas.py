@@ -4,12 +4,16 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...companies.domains import DOMAIN_MAX_LENGTH
+{%- if cookiecutter.examples == "kudos" %}
 from ...companies.models import (
     MAX_WEEKLY_AMOUNT,
     MIN_WEEKLY_AMOUNT,
     Company,
     CompanySnapshot,
 )
+{%- else %}
+from ...companies.models import Company, CompanySnapshot
+{%- endif %}
 from ...companies.service import OwnedDomain
 
 
@@ -23,7 +27,9 @@ class CompanySettings(BaseModel):
                     "id": "0b6c3d1e-2f4a-4b5c-8d9e-0a1b2c3d4e5f",
                     "name": "Acme",
                     "email_domain": "acme.example",
+{%- if cookiecutter.examples == "kudos" %}
                     "weekly_renewal_amount": 100,
+{%- endif %}
                     "timezone": "UTC",
                 }
             ]
@@ -33,7 +39,9 @@ class CompanySettings(BaseModel):
     id: UUID
     name: str
     email_domain: str
+{%- if cookiecutter.examples == "kudos" %}
     weekly_renewal_amount: int = Field(description="Coins each active user gets every week")
+{%- endif %}
     timezone: str
 
     @classmethod
@@ -42,9 +50,12 @@ class CompanySettings(BaseModel):
             id=company.id,
             name=company.name,
             email_domain=company.email_domain,
+{%- if cookiecutter.examples == "kudos" %}
             weekly_renewal_amount=company.weekly_renewal_amount,
+{%- endif %}
             timezone=company.timezone,
         )
+{%- if cookiecutter.examples == "kudos" %}
 
 
 class WeeklyAllowance(BaseModel):
@@ -57,6 +68,7 @@ class WeeklyAllowance(BaseModel):
         le=MAX_WEEKLY_AMOUNT,
         description=f"Coins per user per week, {MIN_WEEKLY_AMOUNT} to {MAX_WEEKLY_AMOUNT}",
     )
+{%- endif %}
 
 
 class CompanyDomainOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from typing import Annotated
 from uuid import UUID
+{%- if cookiecutter.examples == "kudos" %}
 
 from arq.connections import ArqRedis
 from fastapi import APIRouter, Depends, Path, Query, status
@@ -9,10 +10,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ....lib.config import Settings
 from ....lib.dependencies import get_app_settings, get_queue, get_session
+{%- else %}
+
+from fastapi import APIRouter, Depends, Path, Query, status
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ....lib.dependencies import get_session
+{%- endif %}
 from ....lib.errors import error_responses
 from ....lib.pagination import Page, PageQuery
 from ....lib.text import PLAIN_TEXT_PATTERN
+{%- if cookiecutter.examples == "kudos" %}
 from ...mail import outbox
+{%- endif %}
 from ...users import service
 from ...users.dependencies import Caller, require
 from ...users.models import Role
@@ -23,8 +33,10 @@ router = APIRouter(prefix="/users", tags=["admin"])
 
 UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
 Session = Annotated[AsyncSession, Depends(get_session)]
+{%- if cookiecutter.examples == "kudos" %}
 Queue = Annotated[ArqRedis, Depends(get_queue)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
+{%- endif %}
 UserId = Annotated[UUID, Path(examples=[USER_ID_EXAMPLE])]
 
 
@@ -67,6 +79,7 @@ async def list_users(
     response_model=AdminUser,
     status_code=status.HTTP_201_CREATED,
     summary="Add a user to the company",
+{%- if cookiecutter.examples == "kudos" %}
     description=(
         "The user joins the caller's company with a wallet holding the company's weekly "
         "allowance (recorded as one RESET ledger row). The email is lowercased, must be at "
@@ -82,6 +95,19 @@ async def list_users(
 async def create_user(
     caller: UserAdmin, session: Session, queue: Queue, settings: AppSettings, new: NewUser
 ) -> AdminUser:
+{%- else %}
+    description=(
+        "The user joins the caller's company. The email is lowercased, must be at one of "
+        "the company's domains (422 `email_outside_company_domains`, the same answer "
+        "whether or not another company has that person) and must not belong to anyone yet "
+        "(409 `email_taken`). The user's first sign-in with a token "
+        "whose verified email is this one links them to their identity provider subject "
+        "(see `signed_in`)."
+    ),
+    responses=error_responses(400, 401, 403, 409, 422, 503),
+)
+async def create_user(caller: UserAdmin, session: Session, new: NewUser) -> AdminUser:
+{%- endif %}
     created = await service.create_user(
         session,
         caller.company,
@@ -91,16 +117,20 @@ async def create_user(
         job_title=new.job_title,
         role=new.role,
     )
+{%- if cookiecutter.examples == "kudos" %}
     if new.send_invitation:
         await outbox.queue_invitation(session, caller.company_id, created.user.id)
     await session.commit()
     if new.send_invitation:
         await outbox.wake(queue, settings.queue_name, f"user:{created.user.id}")
+{%- else %}
+    await session.commit()
+{%- endif %}
     return AdminUser.of(created)
 
 
-# `:uuid`: only an id matches, so `GET /admin/users/imports` is a 405 (that path takes
-# POST), not this route refusing "imports" as an id.
+# `:uuid`: only an id matches, so {% if cookiecutter.examples == "kudos" %}`GET /admin/users/imports`{% else %}`GET /admin/users/exports`{% endif %} is a 405 (that path takes
+# POST), not this route refusing {% if cookiecutter.examples == "kudos" %}"imports"{% else %}"exports"{% endif %} as an id.
 @router.get(
     "/{user_id:uuid}",
     response_model=AdminUser,
@@ -116,10 +146,16 @@ async def get_user(caller: UserAdmin, session: Session, user_id: UserId) -> Admi
     response_model=AdminUser,
     summary="Deactivate a user of the company",
     description=(
+{%- if cookiecutter.examples == "kudos" %}
         "The user's tokens are refused from the next request on and the weekly reset "
         "skips their wallet; balances and history are kept. Deactivating an inactive "
         "user changes nothing (200). Admins cannot deactivate themselves (422 "
         "`cannot_deactivate_self`)."
+{%- else %}
+        "The user's tokens are refused from the next request on; the user's row is "
+        "kept. Deactivating an inactive user changes nothing (200). Admins cannot "
+        "deactivate themselves (422 `cannot_deactivate_self`)."
+{%- endif %}
     ),
     responses=error_responses(401, 403, 404, 422, 503),
 )

@@ -6,8 +6,12 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from ...users import rules
+{%- if cookiecutter.examples == "kudos" %}
 from ...users.models import Role
 from ...users.service import UserWithWallet
+{%- else %}
+from ...users.models import Role, User
+{%- endif %}
 
 
 def _checked(check: Callable[[str], str | None]) -> AfterValidator:
@@ -65,6 +69,7 @@ class NewUser(BaseModel):
     email: Email = Field(description="Stored lowercased; at one of the company's domains; unique")
     department: Text | None = None
     job_title: Text | None = None
+{%- if cookiecutter.examples == "kudos" %}
     role: Role = Role.employee
     # Strict: a JSON boolean, not 0 nor "no".
     send_invitation: bool = Field(
@@ -77,6 +82,9 @@ class NewUser(BaseModel):
 class UserWallet(BaseModel):
     compliment_balance: int = Field(description="Weekly allowance left to give")
     redeemable_balance: int = Field(description="Coins received, to spend")
+{%- else %}
+    role: Role = Role.employee
+{%- endif %}
 
 
 class AdminUser(BaseModel):
@@ -95,7 +103,9 @@ class AdminUser(BaseModel):
                     "is_active": True,
                     "signed_in": False,
                     "created_at": "2025-03-03T12:00:00Z",
+{%- if cookiecutter.examples == "kudos" %}
                     "wallet": {"compliment_balance": 100, "redeemable_balance": 0},
+{%- endif %}
                 }
             ]
         }
@@ -110,12 +120,19 @@ class AdminUser(BaseModel):
     is_active: bool
     signed_in: bool = Field(description="Whether the user has signed in at least once")
     created_at: datetime | None
+{%- if cookiecutter.examples == "kudos" %}
     wallet: UserWallet | None
 
     @classmethod
     def of(cls, found: UserWithWallet) -> "AdminUser":
         user, wallet = found.user, found.wallet
         return cls(
+{%- else %}
+
+    @classmethod
+    def of(cls, user: User) -> "AdminUser":
+        return cls(
+{%- endif %}
             id=user.id,
             email=user.email,
             name=user.name,
@@ -124,6 +141,7 @@ class AdminUser(BaseModel):
             role=Role(user.role),
             is_active=user.is_active,
             signed_in=user.auth_sub is not None,
+{%- if cookiecutter.examples == "kudos" %}
             created_at=user.created_at,
             wallet=None
             if wallet is None
@@ -131,4 +149,7 @@ class AdminUser(BaseModel):
                 compliment_balance=wallet.compliment_balance,
                 redeemable_balance=wallet.redeemable_balance,
             ),
+{%- else %}
+            created_at=user.created_at,
+{%- endif %}
         )
