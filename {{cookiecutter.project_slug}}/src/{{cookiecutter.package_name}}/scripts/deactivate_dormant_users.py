@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..lib import error_reports, telemetry
 from ..lib.config import Settings, get_settings
 from ..lib.database import engine_scope
+from ..lib.logs import configure_logging
 
 # One statement: the rows it changes are locked and changed at once, so two runs at
 # the same time deactivate each user once, and a user who signs in meanwhile (and so
@@ -68,6 +69,7 @@ def main() -> int:
         )
         print(f"dormant users failed: bad configuration: {problems}", file=sys.stderr)
         return 2
+    configure_logging(settings)
     telemetry.configure(settings, "cron")
     error_reports.configure(settings, "cron")
     try:

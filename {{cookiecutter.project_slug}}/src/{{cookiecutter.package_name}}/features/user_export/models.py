@@ -8,6 +8,8 @@ from sqlalchemy import CheckConstraint, Column, DateTime, Index, String, Text, t
 from sqlmodel import Field, SQLModel
 
 from ...lib.models import timestamp_field
+from ..companies.models import Company
+from ..users.models import User
 
 
 class ExportStatus(StrEnum):
@@ -28,8 +30,10 @@ class UserExport(SQLModel, table=True):
         primary_key=True,
         sa_column_kwargs={"server_default": text("gen_random_uuid()")},
     )
-    company_id: UUID = Field(foreign_key="companies.id")
-    requested_by: UUID = Field(foreign_key="users.id")
+    # By the models, not only their names: importing them registers the tables these
+    # keys refer to (the worker imports this feature alone).
+    company_id: UUID = Field(foreign_key=f"{Company.__tablename__}.id")
+    requested_by: UUID = Field(foreign_key=f"{User.__tablename__}.id")
     status: ExportStatus = Field(
         default=ExportStatus.pending,
         sa_type=String(20),

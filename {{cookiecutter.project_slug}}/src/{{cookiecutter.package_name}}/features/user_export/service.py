@@ -135,8 +135,9 @@ async def write_export(session: AsyncSession, export_id: UUID) -> ExportResult |
         await session.rollback()
         return None
     if export.status == ExportStatus.done:
+        rows = export.rows or 0  # read before the rollback expires the row
         await session.rollback()
-        return ExportResult(export_id, export.rows or 0, already_done=True)
+        return ExportResult(export_id, rows, already_done=True)
     users = (
         await session.exec(
             select(User).where(col(User.company_id) == export.company_id).order_by(col(User.email))
