@@ -5,7 +5,7 @@ which imports this file, calls `main()` and serialises the returned project.
 Requires `pip install railway-sdk` (see .railway/requirements.txt).
 
 One GitHub repository, one Dockerfile, three services that differ only in their
-start command: api (public, health-checked), worker and cron-weekly.
+start command: api (public, health-checked), worker and {% if cookiecutter.examples == "kudos" %}cron-weekly{% else %}cron{% endif %}.
 """
 
 import os
@@ -36,7 +36,7 @@ DOCKER_BUILD = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
 # (WEB_CONCURRENCY processes, a variable of the api service: default 1).
 API_START = "sh ./scripts/docker-entrypoint.sh"
 WORKER_START = f"arq {PACKAGE}.worker.WorkerSettings"
-CRON_START = f"python -m {PACKAGE}.scripts.run_weekly_reset"
+CRON_START = f"python -m {PACKAGE}.scripts.{% if cookiecutter.examples == "kudos" %}run_weekly_reset{% else %}deactivate_dormant_users{% endif %}"
 # The api refuses to start without authentication settings. They are read from your
 # environment when you run `railway config plan|apply` (the same names as .env.example),
 # so no tenant or audience is committed here.
@@ -46,13 +46,19 @@ AUTH_VARIABLES = ("AUTH0_DOMAIN", "AUTH_AUDIENCE")
 AUTH_VARIABLES = ("AUTH_ISSUER", "AUTH_JWKS_URL", "AUTH_AUDIENCE")
 {%- endif %}
 AUTH_ENV = {name: os.environ.get(name, f"set-{name}-before-deploying") for name in AUTH_VARIABLES}
+{%- if cookiecutter.examples == "kudos" %}
 # Optional: which token claims carry a verified email, for the first sign-in of a user an
 # admin or an import created (README, "First sign-in"). Passed on only when you set them.
+{%- else %}
+# Optional: which token claims carry a verified email, for the first sign-in of a user an
+# admin created (README, "First sign-in"). Passed on only when you set them.
+{%- endif %}
 AUTH_ENV |= {
     name: os.environ[name]
     for name in ("AUTH_EMAIL_CLAIM", "AUTH_EMAIL_VERIFIED_CLAIM")
     if name in os.environ
 }
+{%- if cookiecutter.examples == "kudos" %}
 # E-mail: the worker sends through SMTP_URL (your provider's SMTP server, e.g.
 # smtp://apikey:<key>@smtp.sendgrid.net:587?starttls or smtps://user:pass@host:465) as
 # MAIL_FROM, linking invitations to APP_URL; the api names Message-IDs after MAIL_FROM.
@@ -68,6 +74,7 @@ MAIL_WORKER_ENV = {
     for name in ("MAIL_RATE_PER_SECOND", "MAIL_MAX_IN_FLIGHT")
     if name in os.environ
 }
+{%- endif %}
 # Optional, all three services (docs/operations.md): traces and metrics to a hosted OTLP
 # backend, error reports to Sentry. Passed on only when set where `railway config
 # plan|apply` runs; Railway itself sets RAILWAY_GIT_COMMIT_SHA, the release they carry.
@@ -84,14 +91,21 @@ OBSERVABILITY_ENV = {
 # Replicas of the long-running services, from RAILWAY_API_REPLICAS and
 # RAILWAY_WORKER_REPLICAS where `railway config plan|apply` runs (default 1). Both may
 # run several copies: the api keeps no state between requests, and a job runs on one
-# worker at a time (arq's in-progress key; imports and resets also lock in Postgres).
+# worker at a time (arq's in-progress key; {% if cookiecutter.examples == "kudos" %}imports and resets also lock in Postgres{% else %}an export also locks its row in Postgres{% endif %}).
 # The cron never gets replicas: it is a scheduled run, one per schedule (docs/deploy.md).
 API_REPLICAS = int(os.environ.get("RAILWAY_API_REPLICAS", "1"))
 WORKER_REPLICAS = int(os.environ.get("RAILWAY_WORKER_REPLICAS", "1"))
+{%- if cookiecutter.examples == "kudos" %}
 # Five fields, UTC (Railway runs cron schedules in UTC).
 WEEKLY_RESET_SCHEDULE = "{{ cookiecutter.weekly_reset_schedule }}"
 # Restarts of a failed weekly reset (Railway's free plan allows up to 10).
 CRON_MAX_RETRIES = 5
+{%- else %}
+# Five fields, UTC (Railway runs cron schedules in UTC): daily, at a quiet hour.
+DORMANT_USERS_SCHEDULE = "15 4 * * *"
+# Restarts of a failed run (Railway's free plan allows up to 10).
+CRON_MAX_RETRIES = 5
+{%- endif %}
 
 
 @define_railway
@@ -119,7 +133,9 @@ def main(ctx=None):
             "PORT": str(API_PORT),
             "ENVIRONMENT": "production",
             **AUTH_ENV,
+{%- if cookiecutter.examples == "kudos" %}
             **{name: value for name, value in MAIL_ENV.items() if name == "MAIL_FROM"},
+{%- endif %}
             **OBSERVABILITY_ENV,
         },
     )
@@ -137,11 +153,14 @@ def main(ctx=None):
             "DATABASE_URL": db.env.DATABASE_URL,
             "REDIS_URL": cache.env.REDIS_URL,
             "ENVIRONMENT": "production",
+{%- if cookiecutter.examples == "kudos" %}
             **MAIL_ENV,
             **MAIL_WORKER_ENV,
+{%- endif %}
             **OBSERVABILITY_ENV,
         },
     )
+{%- if cookiecutter.examples == "kudos" %}
 
     cron_weekly = service(
         "cron-weekly",
@@ -154,6 +173,18 @@ def main(ctx=None):
         # retries do not finish, the worker's catch-up does (docs/cron.md).
         deploy={
             "cronSchedule": WEEKLY_RESET_SCHEDULE,
+{%- else %}
+
+    cron = service(
+        "cron",
+        source=source,
+        build=DOCKER_BUILD,
+        start=CRON_START,
+        # The job runs once and exits (0 done, non-zero when the database failed it). It
+        # is one idempotent statement: a restarted run deactivates nobody twice.
+        deploy={
+            "cronSchedule": DORMANT_USERS_SCHEDULE,
+{%- endif %}
             "restartPolicyType": "ON_FAILURE",
             "restartPolicyMaxRetries": CRON_MAX_RETRIES,
         },
@@ -163,5 +194,10 @@ def main(ctx=None):
             **OBSERVABILITY_ENV,
         },
     )
+{%- if cookiecutter.examples == "kudos" %}
 
     return project(PROJECT, resources=[db, cache, api, worker, cron_weekly])
+{%- else %}
+
+    return project(PROJECT, resources=[db, cache, api, worker, cron])
+{%- endif %}

@@ -755,7 +755,6 @@ async def test_admin_reset_after_the_weekly_cron_changes_nothing(
 (real Postgres and Redis; the user export, which the worker writes, is test_user_export)."""
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -1024,7 +1023,7 @@ async def test_create_user_validates_the_body(
 async def test_create_user_service_refuses_without_spoiling_the_transaction(
     session: AsyncSession, db: Db, tenants: Tenants, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the CSV import relies on: a refused user leaves the batch's transaction usable."""
+    """What a batch of creates relies on: a refused user leaves the transaction usable."""
     company = await companies.get_company(session, tenants.acme)
     with pytest.raises(users.InvalidUserError) as invalid:
         await users.create_user(session, company, name=" A ", email="a@b", job_title="\x00")
@@ -1132,27 +1131,4 @@ async def test_company_settings_are_the_callers_own(
     }
     globex = (await api.get("/admin/company", headers=bearer(GLOBEX_ADMIN))).json()
     assert globex["id"] == str(tenants.globex)
-
-
-# --- weekly reset, handed to the worker -----------------------------------------------
-
-
-async def wait_for_job(
-    api: httpx.AsyncClient, url: str, headers: dict[str, str], within: float = 30
-) -> dict[str, Any]:
-    """Poll the status URL until the job is complete, or fail at the deadline."""
-    deadline = time.monotonic() + within
-    seen: list[str] = []
-    while True:
-        response = await api.get(url, headers=headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if not seen or seen[-1] != body["status"]:
-            seen.append(body["status"])
-        if body["status"] == "complete":
-            return body
-        assert body["status"] != "not_found", body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job not complete after {within} s; states seen: {seen}")
-        await asyncio.sleep(0.05)
 {% endif %}

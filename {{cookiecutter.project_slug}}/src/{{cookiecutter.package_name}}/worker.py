@@ -162,7 +162,7 @@ class WorkerSettings:
     max_jobs = 10
     # WORKER_POLL_DELAY_SECONDS (0.02 s): a job starts within about 20 ms of being
     # enqueued, for about 50 Redis commands/s per idle worker; arq's 0.5 s default made
-    # every job wait 250 ms on average and capped a worker near 200 jobs/s (bench/jobs.py).
+    # every job wait 250 ms on average and capped a worker near 200 jobs/s {% if cookiecutter.examples == "kudos" %}(bench/jobs.py){% else %}(the template's bench){% endif %}.
     poll_delay = settings.worker_poll_delay_seconds
     # On SIGTERM (every Railway deploy) let running jobs finish for up to
     # WORKER_SHUTDOWN_WAIT_SECONDS (20 s), inside the service's 30 s drainingSeconds,

@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     worker_shutdown_wait_seconds: int = Field(default=20, ge=0)
     # The worker only: how long an idle worker waits before asking Redis for jobs again.
     # A job waits about half of it on average before it starts; an idle worker sends
-    # Redis about one command per poll (bench/jobs.py measures both).
+    # Redis about one command per poll ({% if cookiecutter.examples == "kudos" %}bench/jobs.py measures both{% else %}the template's bench measured both{% endif %}).
     worker_poll_delay_seconds: float = Field(default=0.02, gt=0, le=5)
 {%- if cookiecutter.examples == "kudos" %}
     # The worker only: `Idempotency-Key`s of POST /compliments older than this are purged

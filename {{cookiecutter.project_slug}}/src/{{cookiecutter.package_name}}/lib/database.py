@@ -24,7 +24,7 @@ def create_engine(
 
     The pool is fixed (DATABASE_MAX_OVERFLOW 0 by default): SQLAlchemy's default overflow
     of 10 opened and closed a connection per request under load (14 % of the api's
-    profile, bench/http_api.py). A request finding every connection busy waits for one;
+    profile, {% if cookiecutter.examples == "kudos" %}bench/http_api.py{% else %}the template's bench{% endif %}). A request finding every connection busy waits for one;
     more connections than Postgres has cores to run them only queue inside Postgres."""
     # Fail fast when Postgres is unreachable instead of hanging the process.
     connect_args: dict[str, object] = {"connect_timeout": 5}

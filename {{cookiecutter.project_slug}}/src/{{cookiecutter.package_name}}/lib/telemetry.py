@@ -154,7 +154,7 @@ def _sampler(process: Process) -> Any:
     parent was sampled is sampled, one whose parent was not is not, so a trace is kept
     whole across api, queue and worker or not at all. A new trace (a root) is kept for
     OTEL_TRACES_SAMPLER_ARG (0.1) of the api's requests: tracing every request cost the
-    api half its throughput (bench/http_api.py --tracing). The worker's and cron's own
+    api half its throughput ({% if cookiecutter.examples == "kudos" %}bench/http_api.py --tracing{% else %}measured by the template's bench{% endif %}). The worker's and cron's own
     roots (cron runs, scheduled jobs) are rare and always kept."""
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
 
