@@ -57,13 +57,17 @@ def once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None
     return folder
 
 
-def rendered_once(factory: pytest.TempPathFactory, name: str) -> tuple[Path, Path]:
-    """The answer set `name` rendered by both tools: (cookiecutter's project, copier's)."""
+def rendered_once(
+    factory: pytest.TempPathFactory, name: str, answers: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """The answer set `name` (or `answers`, named `name`) rendered by both tools:
+    (cookiecutter's project, copier's)."""
+    chosen = ANSWER_SETS[name] if answers is None else answers
 
     def make(folder: Path) -> None:
         (folder / "cc").mkdir()
-        render_cookiecutter(ANSWER_SETS[name], folder / "cc")
-        render_copier(ANSWER_SETS[name], folder / "copier")
+        render_cookiecutter(chosen, folder / "cc")
+        render_copier(chosen, folder / "copier")
 
     folder = once(factory, f"render-{name}", make)
     [project] = [path for path in (folder / "cc").iterdir() if path.is_dir()]
@@ -76,9 +80,11 @@ def install(project: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def installed_once(factory: pytest.TempPathFactory, name: str) -> Path:
+def installed_once(
+    factory: pytest.TempPathFactory, name: str, answers: dict[str, str] | None = None
+) -> Path:
     """A copy of the answer set's cookiecutter render, installed: the run's only install."""
-    rendered, _ = rendered_once(factory, name)
+    rendered, _ = rendered_once(factory, name, answers)
 
     def make(folder: Path) -> None:
         shutil.copytree(rendered, folder / rendered.name, symlinks=True)

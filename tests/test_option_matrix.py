@@ -2,6 +2,8 @@
 
 The combinations are every choice question in cookiecutter.json (each of its choices)
 times a few weekly reset schedules; a new choice question joins the matrix by itself.
+`examples` is not an axis: the kudos project is every combination, the starter
+(examples=none) two more, one with the first choices and one with the longest names.
 The longest and the shortest names the answer checks accept are rendered too
 (helpers.NAME_EXTREMES), as every templated line must pass ruff at any name length, and
 names typed with typography (curly quotes, dashes) ruff would take for look-alikes.
@@ -39,7 +41,9 @@ from .railway_config import evaluate, services
 # Choices that change no code (the license: LICENSE and one pyproject line) take their
 # values in turn across the combinations instead of multiplying them.
 ROTATED = ("license",)
-MULTIPLIED = {k: v for k, v in CHOICES.items() if k not in ROTATED}
+# The example domain (or none): two starter renders, not a second copy of the matrix.
+SINGLED_OUT = ("examples",)
+MULTIPLIED = {k: v for k, v in CHOICES.items() if k not in ROTATED + SINGLED_OUT}
 SCHEDULES = ["0 0 * * 1", "30 3 * * 0", "*/15 9-17 * * 1-5"]
 COMBINATIONS = {
     re.sub(r"[ /]", "_", "-".join(values)): dict(
@@ -50,7 +54,11 @@ COMBINATIONS = {
 for index, combination in enumerate(COMBINATIONS.values()):
     for question in ROTATED:
         combination[question] = CHOICES[question][index % len(CHOICES[question])]
-RENDERS = {**COMBINATIONS, **NAME_EXTREMES}
+STARTERS = {
+    "starter": {"examples": "none"},
+    "starter-longest-names": {**NAME_EXTREMES["longest-names"], "examples": "none"},
+}
+RENDERS = {**COMBINATIONS, **NAME_EXTREMES, **STARTERS}
 WORKFLOWS = Path(".github") / "workflows"
 
 
@@ -103,13 +111,18 @@ def test_deploy_files_follow_the_answers(matrix: dict[str, Path], combination: s
     }
     assert {python, oldest} <= tested
     graph = services(evaluate(project / ".railway" / "railway.py"))
+    if answer(answers, "examples") == "none":
+        # The starter's cron is its own (a daily sweep), whatever the reset schedule says.
+        assert set(graph) == {"api", "worker", "cron"}
+        assert graph["cron"]["deploy"]["cronSchedule"] == "15 4 * * *"
+        return
     assert set(graph) == {"api", "worker", "cron-weekly"}
     assert graph["cron-weekly"]["deploy"]["cronSchedule"] == answer(
         answers, "weekly_reset_schedule"
     )
 
 
-@pytest.mark.parametrize("name", NAME_EXTREMES)
+@pytest.mark.parametrize("name", [*NAME_EXTREMES, *STARTERS])
 def test_the_lock_matches_at_any_name_length(matrix: dict[str, Path], name: str) -> None:
     """The shipped uv.lock names the project by its slug; uv accepts it at both ends."""
     done = run([str(TOOLS / "uv"), "lock", "--check", "--offline"], matrix[name], clean_env())

@@ -326,15 +326,15 @@ def test_the_api_refuses_to_start_without_auth_settings(settings: Settings) -> N
 
 def test_auth0_domain_gives_issuer_and_jwks_url() -> None:
     settings = Settings(
-        auth0_domain="kudos.eu.auth0.com",
+        auth0_domain="{% if cookiecutter.examples == "kudos" %}kudos{% else %}acme{% endif %}.eu.auth0.com",
         auth_issuer=None,
         auth_jwks_url=None,
-        auth_audience="https://api.kudos.example",
+        auth_audience="https://api.{% if cookiecutter.examples == "kudos" %}kudos{% else %}acme{% endif %}.example",
     )
     auth = settings.auth_settings()
-    assert auth.issuer == "https://kudos.eu.auth0.com/"
-    assert auth.jwks_url == "https://kudos.eu.auth0.com/.well-known/jwks.json"
-    assert auth.audience == "https://api.kudos.example"
+    assert auth.issuer == "https://{% if cookiecutter.examples == "kudos" %}kudos{% else %}acme{% endif %}.eu.auth0.com/"
+    assert auth.jwks_url == "https://{% if cookiecutter.examples == "kudos" %}kudos{% else %}acme{% endif %}.eu.auth0.com/.well-known/jwks.json"
+    assert auth.audience == "https://api.{% if cookiecutter.examples == "kudos" %}kudos{% else %}acme{% endif %}.example"
 
 
 @pytest.mark.parametrize(
@@ -359,7 +359,7 @@ def test_incomplete_auth_settings_are_refused(given: dict[str, Any], problem: st
         "auth0_domain": None,
         "auth_issuer": None,
         "auth_jwks_url": None,
-        "auth_audience": "https://api.kudos.example",
+        "auth_audience": "https://api.{% if cookiecutter.examples == "kudos" %}kudos{% else %}acme{% endif %}.example",
         **given,
     }
     with pytest.raises(AuthConfigError, match=problem):

@@ -1,6 +1,6 @@
 """First sign-in: a subject no user has yet is linked by the token's verified email.
 
-Users added by an admin or a CSV import have no subject (`auth_sub`) until they first
+Users added by {% if cookiecutter.examples == "kudos" %}an admin or a CSV import{% else %}an admin or the CLI{% endif %} have no subject (`auth_sub`) until they first
 sign in; their first token links it, once, to the user with its (verified) email.
 """
 

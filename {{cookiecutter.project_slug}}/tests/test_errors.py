@@ -19,7 +19,7 @@ from .tokens import JwksServer
 
 
 class Payload(BaseModel):
-    coins: int = Field(ge=5, le=100)
+    {% if cookiecutter.examples == "kudos" %}coins{% else %}quantity{% endif %}: int = Field(ge=5, le=100)
 
 
 def with_probe_routes(app: FastAPI) -> FastAPI:
@@ -59,13 +59,13 @@ def envelope(response: httpx.Response) -> dict[str, object]:
 
 
 async def test_validation_errors_list_each_problem(client: httpx.AsyncClient) -> None:
-    response = await client.post("/_probe/validate", json={"coins": 3})
+    response = await client.post("/_probe/validate", json={"{% if cookiecutter.examples == "kudos" %}coins{% else %}quantity{% endif %}": 3})
     assert response.status_code == 422
     error = envelope(response)
     assert error["code"] == "validation_error"
     assert error["details"] == [
         {
-            "location": ["body", "coins"],
+            "location": ["body", "{% if cookiecutter.examples == "kudos" %}coins{% else %}quantity{% endif %}"],
             "message": "Input should be greater than or equal to 5",
             "type": "greater_than_equal",
         }
