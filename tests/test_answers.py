@@ -510,6 +510,9 @@ def test_interactive_copier_asks_again_for_a_bad_slug(tmp_path: Path) -> None:
 
 CHOICE_ANSWERS = ["3.13", "3.11", "3.10", "3.13.1", "auth0", "oidc", "Auth0", "okta", "MIT"]
 CHOICE_ANSWERS += ["Apache-2.0", "apache-2.0", "GPL-3.0", "proprietary", "", " MIT"]
+CHOICE_ANSWERS += ["kudos", "none", "None", "minimal"]
+# Every choice question answered (with its first option) where the answer set leaves it out.
+FIRST_CHOICES = {question: options[0] for question, options in CHOICES.items()}
 
 
 @pytest.mark.parametrize("question", list(CHOICES))
@@ -519,7 +522,8 @@ def test_copier_and_the_hook_refuse_the_same_choices(question: str) -> None:
     differ = []
     for value in CHOICE_ANSWERS:
         by_copier = checks.render(question=question, **{question: value})
-        by_hook = HOOK.errors({**ANSWER_SETS["custom"], question: value}, RESERVED, CHOICES)
+        answers = {**FIRST_CHOICES, **ANSWER_SETS["custom"], question: value}
+        by_hook = HOOK.errors(answers, RESERVED, CHOICES)
         if [by_copier.strip()] != by_hook and (by_copier.strip() or by_hook):
             differ.append(f"{value!r}: copier {by_copier!r}, hook {by_hook!r}")
     assert differ == []
