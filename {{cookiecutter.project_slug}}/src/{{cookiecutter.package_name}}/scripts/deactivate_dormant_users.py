@@ -1,8 +1,9 @@
-"""The cron process: `python -m {{ cookiecutter.package_name }}.scripts.deactivate_dormant_users`.
+"""The cron process: deactivates the users who never signed in.
 
-Deactivates the users who never signed in (no identity provider subject yet) and were
-added more than DORMANT_USER_DAYS days ago (90 by default): {% if cookiecutter.examples == "kudos" %}an invitation nobody took up{% else %}an account nobody took up{% endif %}
-should not stay a way into the company. Runs once and exits:
+Run as `python -m {{ cookiecutter.package_name }}.scripts.deactivate_dormant_users`. It
+deactivates the users without an identity provider subject (never signed in) added more
+than DORMANT_USER_DAYS days ago (90 by default): an account nobody took up should not
+stay a way into the company. Runs once and exits:
 
 - 0, with a one-line JSON summary on stdout (`deactivated`, per company in
   `companies`). Running it again deactivates nobody new: it is idempotent;
