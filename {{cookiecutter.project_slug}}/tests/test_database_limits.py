@@ -1,5 +1,8 @@
+{% if cookiecutter.examples == "kudos" -%}
 """The api's database sessions are bounded: a request stuck behind a lock (the weekly
-reset's batch, a long transaction) fails fast with a 503 and gives its connection back."""
+reset's batch, a long transaction) fails fast with a 503 and gives its connection back."""{% else -%}
+"""The api's database sessions are bounded: a request stuck behind a lock (a long
+transaction, a batch update) fails fast with a 503 and gives its connection back."""{% endif %}
 
 import asyncio
 import time
@@ -31,6 +34,7 @@ async def limited_api(settings: Settings, jwks: JwksServer) -> AsyncIterator[htt
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+{%- if cookiecutter.examples == "kudos" %}
 
 
 async def test_a_request_waiting_on_a_held_wallet_gets_a_503_and_the_pool_stays_free(
@@ -69,6 +73,46 @@ async def test_a_request_waiting_on_a_held_wallet_gets_a_503_and_the_pool_stays_
     sent = await limited_api.post("/compliments", json=body, headers=headers)
     assert sent.status_code == 201, sent.text
     assert f.balances(db, ana) == (95, 0)
+{%- else %}
+
+
+async def test_a_request_waiting_on_a_held_row_gets_a_503_and_the_pool_stays_free(
+    limited_api: httpx.AsyncClient, bearer: Bearer, db: Db, database_url: str
+) -> None:
+    acme = f.company(db, "Acme")
+    f.member(db, acme, "ana@acme.example", role="admin")
+    bruno = f.member(db, acme, "bruno@acme.example")
+    url = f"/admin/users/{bruno}/deactivate"
+    headers = bearer("ana@acme.example")
+
+    with psycopg.connect(libpq_url(database_url)) as holder:
+        # Bruno's row, held by another transaction for as long as the test likes.
+        holder.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (bruno,))
+        started = time.monotonic()
+        blocked = [
+            asyncio.create_task(limited_api.post(url, headers=headers)) for _ in range(BLOCKED)
+        ]
+        # Meanwhile the api still has connections for everyone else.
+        me = await asyncio.wait_for(limited_api.get("/me", headers=headers), 5)
+        responses = await asyncio.wait_for(asyncio.gather(*blocked), 10)
+        elapsed = time.monotonic() - started
+        holder.rollback()
+
+    assert me.status_code == 200
+    assert {r.status_code for r in responses} == {503}
+    for response in responses:
+        assert response.json()["error"]["code"] == "database_busy"
+        assert response.headers["Retry-After"] == "1"
+    # Each waited about LOCK_TIMEOUT; no more than two rounds of the pool.
+    assert elapsed < 10 * LOCK_TIMEOUT + 2, elapsed
+    assert db.execute("SELECT is_active FROM users WHERE id = %s", (bruno,)).fetchone() == (True,)
+    # Once the lock is gone the same request goes through.
+    done = await limited_api.post(url, headers=headers)
+    assert done.status_code == 200, done.text
+    assert db.execute("SELECT is_active FROM users WHERE id = %s", (bruno,)).fetchone() == (False,)
+
+
+{%- endif %}
 
 
 async def test_the_api_sessions_have_the_limits_and_the_others_none(settings: Settings) -> None:

@@ -15,14 +15,16 @@ from .tokens import SigningKey, claims_for
 
 EMAIL = "jane.roe@example.com"
 NAME = "Jane Roe"
+{%- if cookiecutter.examples == "kudos" %}
 CSV_ROW = "Jane Roe;jane.roe@example.com;Sales;Account manager"
+{%- endif %}
 RELEASE = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture
 def empty_database() -> Iterator[str]:
     """A database without the schema: every statement fails, unexpectedly for the code."""
-    name = f"kudos_empty_{uuid.uuid4().hex[:8]}"
+    name = f"{% if cookiecutter.examples == "kudos" %}kudos{% else %}app{% endif %}_empty_{uuid.uuid4().hex[:8]}"
     url = create_database(name)
     yield libpq_url(url)
     drop_database(name)
@@ -43,7 +45,7 @@ def reporting(sentry: SentryReceiver, database_url: str) -> dict[str, str]:
 
 
 def assert_scrubbed(raw: bytes, *secrets: str) -> None:
-    for secret in (EMAIL, NAME, CSV_ROW, "Bearer ", *secrets):
+    for secret in (EMAIL, NAME,{% if cookiecutter.examples == "kudos" %} CSV_ROW,{% else %}{% endif %} "Bearer ", *secrets):
         assert secret.encode() not in raw, f"{secret!r} was sent to Sentry"
 
 
@@ -59,6 +61,7 @@ async def test_the_apis_unhandled_errors_are_reported_without_personal_data(
     env = reporting(sentry, empty_database)
     with running_api(process_env, tmp_path / "api.log", **env) as api:
         async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=30) as client:
+{%- if cookiecutter.examples == "kudos" %}
             sent = await client.post(
                 "/compliments",
                 params={"note": EMAIL},
@@ -69,6 +72,13 @@ async def test_the_apis_unhandled_errors_are_reported_without_personal_data(
                 files={"file": ("users.csv", f"nome;email;departamento;cargo\n{CSV_ROW}\n")},
             )
         assert sent.status_code == uploaded.status_code == 500
+{%- else %}
+            sent = await client.post(
+                "/admin/users", params={"note": EMAIL}, json={"name": NAME, "email": EMAIL}
+            )
+            exported = await client.post("/admin/users/exports", params={"for": EMAIL})
+        assert sent.status_code == exported.status_code == 500
+{%- endif %}
         events = wait_for(lambda: (e := sentry.events())[1:] and e, "two events")
 
     event = events[0]
@@ -103,7 +113,7 @@ def test_failed_jobs_and_cron_runs_are_reported_with_their_job(
     # The worker's start-up cron jobs fail on the empty database: each is reported.
     job = wait_for(
         lambda: next(
-            (e for e in sentry.events() if e["tags"].get("job.name") == "reconcile_csv_imports"),
+            (e for e in sentry.events() if e["tags"].get("job.name") == "{% if cookiecutter.examples == "kudos" %}reconcile_csv_imports{% else %}tidy_user_exports{% endif %}"),
             None,
         ),
         "the failed job's event",
