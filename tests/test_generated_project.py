@@ -29,9 +29,10 @@ class ProjectChecks:
     answers: str
 
     @pytest.fixture(scope="class")
-    def project(self, installed_projects: Callable[[str], Path]) -> Path:
+    @classmethod
+    def project(cls, installed_projects: Callable[[str], Path]) -> Path:
         """The answer set's render, installed once for the run (`uv sync --frozen`)."""
-        return installed_projects(self.answers)
+        return installed_projects(cls.answers)
 
     def test_lock_file_is_consistent(self, project: Path) -> None:
         done = run(["uv", "lock", "--check"], cwd=project, env=clean_env())
