@@ -125,6 +125,7 @@ def test_pre_commit_check_catches_a_typo(
     assert "Missing required key: name" in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES)
 def test_every_command_named_resolves(installed: Path, source: str) -> None:
     commands = SOURCES[source](installed)
@@ -140,6 +141,7 @@ def test_every_command_named_resolves(installed: Path, source: str) -> None:
     assert probe.returncode == 0, probe.stderr
 
 
+@pytest.mark.slow
 def test_the_three_processes_are_among_the_commands_checked(installed: Path) -> None:
     package = next((installed / "src").iterdir()).name
     needs = Requirements(installed)

@@ -8,6 +8,8 @@ import pytest
 
 from .helpers import ANSWER_SETS, clean_env, run
 
+pytestmark = pytest.mark.slow
+
 # How long the project's whole suite may take before it counts as hung: it takes 5 to
 # 10 minutes on two cores, depending on what else runs there.
 SUITE_TIMEOUT_SECONDS = 1800

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 import yaml
 
 from .containers import Container, Image
@@ -15,6 +16,8 @@ from .deploy import (
     stop_signal,
     wait_until_ready,
 )
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 
 def test_start_commands_agree_across_railway_compose_and_the_dockerfile(

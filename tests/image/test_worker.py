@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from arq.connections import RedisSettings, create_pool
 
 from .containers import Container, Image
@@ -21,6 +22,8 @@ from .deploy import (
     stop_signal,
     wait_until_worker_healthy,
 )
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 
 async def enqueue_and_wait(queue: str, function: str, *args: str) -> Any:
