@@ -1,19 +1,18 @@
 """Admins send announcements to their company and resend invitations (worker-sent mail)."""
 
-from typing import Annotated
 from uuid import UUID
 
-from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, Request, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Request, status
 
-from ...lib.config import Settings
-from ...lib.dependencies import get_app_settings, get_queue, get_session
+from ...lib.dependencies import (
+    AppSettings,
+    Queue,
+    Session,
+)
 from ...lib.errors import error_responses
 from ...lib.smtp import sender_domain
 from ...lib.urls import relative_url
-from ..users.dependencies import Caller, require
-from ..users.permissions import Permission
+from ..users.dependencies import Announcer, UserAdmin
 from . import outbox
 from .messages import message_id
 from .models import MailStatus
@@ -27,12 +26,6 @@ from .schemas import (
 )
 
 router = APIRouter(prefix="/admin", tags=["admin: mail"])
-
-Announcer = Annotated[Caller, Depends(require(Permission.send_announcements))]
-UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
-Session = Annotated[AsyncSession, Depends(get_session)]
-Queue = Annotated[ArqRedis, Depends(get_queue)]
-AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
 @router.get(

@@ -2,22 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Path, Response, status
 
-from ....lib.dependencies import get_session
+from ....lib.dependencies import Session
 from ....lib.errors import error_responses
 from ...companies import service
 from ...companies.domains import DOMAIN_MAX_LENGTH
-from ...users.dependencies import Caller, require
-from ...users.permissions import Permission
+from ...users.dependencies import CompanyAdmin, DomainOwner
 from .schemas import CompanyDomainOut, CompanySettings, NewDomain, WeeklyAllowance
 
 router = APIRouter(prefix="/company", tags=["admin"])
 
-CompanyAdmin = Annotated[Caller, Depends(require(Permission.manage_company))]
-DomainOwner = Annotated[Caller, Depends(require(Permission.manage_domains))]
-Session = Annotated[AsyncSession, Depends(get_session)]
 DomainName = Annotated[str, Path(max_length=DOMAIN_MAX_LENGTH, examples=["acme-labs.example"])]
 
 

@@ -2,21 +2,16 @@
 
 from typing import Annotated
 
-from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Path, Request, status
 
-from ....lib.dependencies import get_queue
+from ....lib.dependencies import Queue
 from ....lib.errors import error_responses
 from ....lib.urls import relative_url
-from ...users.dependencies import Caller, require
-from ...users.permissions import Permission
+from ...users.dependencies import ResetAdmin
 from ...wallets import reset_requests
 from .schemas import JobStatus, ResetAccepted, ResetSummary
 
 router = APIRouter(tags=["admin"])
-
-ResetAdmin = Annotated[Caller, Depends(require(Permission.reset_balances))]
-Queue = Annotated[ArqRedis, Depends(get_queue)]
 
 
 @router.post(
