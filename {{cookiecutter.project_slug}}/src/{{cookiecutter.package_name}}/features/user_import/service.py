@@ -337,7 +337,8 @@ async def reconcile(session: AsyncSession, queue: JobQueue, queue_name: str) -> 
     lock (the worker died; Postgres released the lock with its connection). Its arq job
     may still sit in the queue marked in progress by the dead worker until arq's own
     timeout: that mark is cleared so a live worker takes it now. The deterministic job
-    id keeps a queued import from being queued twice.
+    id keeps a queued import from being queued twice. Its read ends (rolled back) before
+    Redis is touched.
     """
     rows = (await session.execute(_STUCK, {"namespace": IMPORT_LOCK_NAMESPACE})).all()
     await session.rollback()
@@ -374,7 +375,8 @@ _DELETE_FILES = text("""
 
 
 async def purge_files(session: AsyncSession, retention_hours: int) -> PurgeResult:
-    """Fail imports left unfinished for `retention_hours` and delete finished ones' files."""
+    """Fail imports left unfinished for `retention_hours` and delete finished ones' files,
+    in one transaction of its own."""
     reason = f"not processed within {retention_hours} hours: the file was deleted, upload it again"
     params = {"reason": reason, "hours": retention_hours, "namespace": IMPORT_LOCK_NAMESPACE}
     async with session.begin():
