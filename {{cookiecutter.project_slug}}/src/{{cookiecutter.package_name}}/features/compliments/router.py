@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response
 
 from ...lib.dependencies import Autocommit, Session
 from ...lib.errors import error_responses
@@ -35,7 +35,7 @@ IdempotencyKey = Annotated[
 @router.post(
     "/compliments",
     response_model=ComplimentOut,
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     # The send is one statement: no transaction around it (lib/dependencies.py).
     dependencies=[Autocommit],
     summary="Send a compliment",

@@ -1,6 +1,6 @@
 """`/health` says the process is up; `/health/ready` that it can serve requests."""
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Response
 
 from ...lib.dependencies import AppSettings, Engine, Queue
 from .schemas import Liveness, Readiness
@@ -17,7 +17,7 @@ async def liveness() -> Liveness:
 @router.get(
     "/ready",
     response_model=Readiness,
-    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
+    responses={503: {"model": Readiness}},
 )
 async def readiness(
     response: Response, engine: Engine, queue: Queue, settings: AppSettings
@@ -25,5 +25,5 @@ async def readiness(
     checks = await check_dependencies(engine, queue, settings.health_timeout_seconds)
     ready = all(value == OK for value in checks.values())
     if not ready:
-        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        response.status_code = 503
     return Readiness(status="ready" if ready else "unavailable", checks=checks)

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request
 
 from ...lib.dependencies import (
     AppSettings,
@@ -41,7 +41,7 @@ async def preview(caller: Announcer, session: Session) -> Recipients:
 @router.post(
     "/announcements",
     response_model=AnnouncementAccepted,
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="E-mail a message to every active user of the company (in the worker)",
     description=(
         "Queues one e-mail per active user in the same transaction as the announcement "
@@ -98,7 +98,7 @@ async def announcement_status(
 @router.post(
     "/users/{user_id:uuid}/invitation",
     response_model=InvitationQueued,
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="Send a user of the company their invitation e-mail again",
     responses=error_responses(401, 403, 404, 422, 503),
 )

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from ...lib.dependencies import AppSettings, Queue, Session, SessionFactory
@@ -59,7 +59,7 @@ async def template(caller: Importer) -> PlainTextResponse:
 
 @router.post(
     "/imports",
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     response_model=ImportAccepted,
     summary="Upload a CSV of users to import (multipart field 'file'); answers at once",
     responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),

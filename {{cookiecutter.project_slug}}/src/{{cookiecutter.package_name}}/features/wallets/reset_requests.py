@@ -15,7 +15,6 @@ run after midnight is that new week's reset, which the Monday cron then skips.
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +33,7 @@ class JobNotFoundError(NotFoundError):
 
 
 class QueueUnavailableError(AppError):
-    status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    status_code = 503
     code = "queue_unavailable"
 
 

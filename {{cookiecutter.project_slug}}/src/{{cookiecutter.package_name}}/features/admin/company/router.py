@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Response
 
 from ....lib.dependencies import Session
 from ....lib.errors import error_responses
@@ -64,7 +64,7 @@ async def list_domains(caller: DomainOwner, session: Session) -> list[CompanyDom
 @router.post(
     "/domains",
     response_model=CompanyDomainOut,
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Add an email domain to the company",
     description=(
         "Users can then be added (and sign in) with addresses at it. A domain belongs to "
@@ -82,7 +82,7 @@ async def add_domain(caller: DomainOwner, session: Session, body: NewDomain) -> 
 
 @router.delete(
     "/domains/{domain}",
-    status_code=status.HTTP_204_NO_CONTENT,
+    status_code=204,
     response_class=Response,
     summary="Remove an email domain from the company",
     description=(
@@ -96,4 +96,4 @@ async def add_domain(caller: DomainOwner, session: Session, body: NewDomain) -> 
 async def remove_domain(caller: DomainOwner, session: Session, domain: DomainName) -> Response:
     await service.remove_domain(session, caller.company, domain)
     await session.commit()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(status_code=204)

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Request
 
 from ....lib.dependencies import Queue
 from ....lib.errors import error_responses
@@ -17,7 +17,7 @@ router = APIRouter(tags=["admin"])
 @router.post(
     "/weekly-reset",
     response_model=ResetAccepted,
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="Reset the company's weekly balances now (in the worker)",
     description=(
         "Hands the weekly reset of the caller's company to the worker and answers at "

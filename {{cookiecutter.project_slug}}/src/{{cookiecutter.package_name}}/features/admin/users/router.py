@@ -3,7 +3,7 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query
 
 from ....lib.dependencies import (
     AppSettings,
@@ -61,7 +61,7 @@ async def list_users(
 @router.post(
     "",
     response_model=AdminUser,
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Add a user to the company",
     description=(
         "The user joins the caller's company with a wallet holding the company's weekly "
