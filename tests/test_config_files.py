@@ -108,6 +108,7 @@ def test_pre_commit_config_is_valid(rendered: dict[str, tuple[Path, Path]], name
         "uv run --frozen ruff format",
         "uv lock --check",
         "uv run --frozen mypy",
+        "uv run --frozen lint-imports",
     ]
 
 

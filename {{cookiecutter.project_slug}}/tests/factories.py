@@ -69,8 +69,11 @@ def member(
     compliment: int | None = None,
     redeemable: int = 0,
     user_id: UUID | None = None,
+    sub: str | None = None,
+    signed_in: bool = True,
 ) -> UUID:
-    """A user who can sign in: their token subject (`auth_sub`) is their email."""
+    """A user with a role: their token subject (`auth_sub`) is `sub`, or their email;
+    none when not `signed_in` yet (their first sign-in links it)."""
     user_id = user(
         db,
         company_id,
@@ -80,8 +83,16 @@ def member(
         redeemable=redeemable,
         user_id=user_id,
     )
-    db.execute("UPDATE users SET auth_sub = %s, role = %s WHERE id = %s", (email, role, user_id))
+    auth_sub = (sub or email) if signed_in else None
+    db.execute("UPDATE users SET auth_sub = %s, role = %s WHERE id = %s", (auth_sub, role, user_id))
     return user_id
+
+
+def admin(db: Db, company_id: UUID, email: str, **kwargs: Any) -> str:
+    """An admin of the company (a `member` with that role); returns the token subject to
+    sign in as."""
+    member(db, company_id, email, role="admin", **kwargs)
+    return email
 
 
 def fund(db: Db, user_id: UUID, coins: int) -> None:

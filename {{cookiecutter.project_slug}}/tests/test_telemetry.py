@@ -14,9 +14,9 @@ from .api_process import free_port, running_api
 from .conftest import CRON as CRON_MODULE
 from .conftest import WORKER as WORKER_SETTINGS
 from .conftest import StartWorker, run_module
-from .csv_helpers import IMPORTS, admin, finished, people, upload
+from .csv_helpers import IMPORTS, finished, people, upload
 from .csv_helpers import wait_for as wait_for_import
-from .factories import Db
+from .factories import Db, admin
 from .receivers import OtlpReceiver, Span, wait_for
 from .tokens import Bearer
 

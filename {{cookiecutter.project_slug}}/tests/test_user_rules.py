@@ -10,8 +10,8 @@ import pytest
 
 from . import factories as f
 from .conftest import run_module
-from .csv_helpers import admin, imported
-from .factories import Db
+from .csv_helpers import imported
+from .factories import Db, admin
 from .test_auth_link import first_sign_in
 from .tokens import Bearer, SigningKey
 

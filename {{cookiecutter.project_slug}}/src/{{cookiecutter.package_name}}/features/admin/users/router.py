@@ -3,28 +3,24 @@
 from typing import Annotated
 from uuid import UUID
 
-from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, Path, Query, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Path, Query
 
-from ....lib.config import Settings
-from ....lib.dependencies import get_app_settings, get_queue, get_session
+from ....lib.dependencies import (
+    AppSettings,
+    Queue,
+    Session,
+)
 from ....lib.errors import error_responses
 from ....lib.pagination import Page, PageQuery
 from ....lib.text import PLAIN_TEXT_PATTERN
 from ...mail import outbox
 from ...users import service
-from ...users.dependencies import Caller, require
+from ...users.dependencies import UserAdmin
 from ...users.models import Role
-from ...users.permissions import Permission
 from .schemas import USER_ID_EXAMPLE, AdminUser, NewUser
 
 router = APIRouter(prefix="/users", tags=["admin"])
 
-UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
-Session = Annotated[AsyncSession, Depends(get_session)]
-Queue = Annotated[ArqRedis, Depends(get_queue)]
-AppSettings = Annotated[Settings, Depends(get_app_settings)]
 UserId = Annotated[UUID, Path(examples=[USER_ID_EXAMPLE])]
 
 
@@ -65,7 +61,7 @@ async def list_users(
 @router.post(
     "",
     response_model=AdminUser,
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Add a user to the company",
     description=(
         "The user joins the caller's company with a wallet holding the company's weekly "
