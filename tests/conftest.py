@@ -41,6 +41,26 @@ def database() -> Iterator[str]:
         yield url
 
 
+# A test that asks for one of these is slow, whatever its module says: the quick loop
+# (`-m "not slow"`) must never install a project or build the image.
+SLOW_FIXTURES = {"installed_projects", "installed", "image", "matrix"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test that needs an installed project or the image but is not marked slow."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "mark these slow (pytest.mark.slow), they install a project or build the image: "
+            + ", ".join(unmarked)
+        )
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Once all is done (in the controller, or the only process): the run's images go."""
     if hasattr(session.config, "workerinput"):

@@ -39,6 +39,8 @@ from .helpers import (
     tree,
 )
 
+pytestmark = pytest.mark.slow
+
 
 def load_hook() -> ModuleType:
     """hooks/pre_gen_project.py as a module (its limits; the Jinja in it is only in strings)."""

@@ -108,6 +108,7 @@ def test_pre_commit_config_is_valid(rendered: dict[str, tuple[Path, Path]], name
         "uv run --frozen ruff format",
         "uv lock --check",
         "uv run --frozen mypy",
+        "uv run --frozen lint-imports",
     ]
 
 
@@ -125,6 +126,7 @@ def test_pre_commit_check_catches_a_typo(
     assert "Missing required key: name" in done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES)
 def test_every_command_named_resolves(installed: Path, source: str) -> None:
     commands = SOURCES[source](installed)
@@ -140,6 +142,7 @@ def test_every_command_named_resolves(installed: Path, source: str) -> None:
     assert probe.returncode == 0, probe.stderr
 
 
+@pytest.mark.slow
 def test_the_three_processes_are_among_the_commands_checked(installed: Path) -> None:
     package = next((installed / "src").iterdir()).name
     needs = Requirements(installed)

@@ -24,6 +24,8 @@ import yaml
 
 from .helpers import ANSWER_SETS, ANSWERS_FILE, TEMPLATE, clean_env, run
 
+pytestmark = pytest.mark.slow
+
 PROJECT_DIR = "{{cookiecutter.project_slug}}"
 PACKAGE_DIR = f"{PROJECT_DIR}/src/{{{{cookiecutter.package_name}}}}"
 

@@ -5,8 +5,11 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from .helpers import POSTGRES, TEMPLATE, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def test_demo_tells_the_story_prints_the_urls_and_cleans_up() -> None:

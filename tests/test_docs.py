@@ -358,6 +358,8 @@ def installed(
         yield project, database_url
 
 
+@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("page", HOWTOS)
 def test_howto_followed_literally(installed: tuple[Path, str], page: str) -> None:
     project, database_url = installed

@@ -16,6 +16,8 @@ from tools import story
 
 from .helpers import POSTGRES
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
 # Redis database 9: the story's keys never mix with the other tests' (database 0).
 REDIS_URL = "redis://127.0.0.1:6379/9"
 

@@ -8,6 +8,8 @@ import pytest
 
 from .helpers import ANSWER_SETS, clean_env, run
 
+pytestmark = pytest.mark.slow
+
 # How long the project's whole suite may take before it counts as hung: it takes 5 to
 # 10 minutes on two cores, depending on what else runs there.
 SUITE_TIMEOUT_SECONDS = 1800
@@ -29,9 +31,10 @@ class ProjectChecks:
     answers: str
 
     @pytest.fixture(scope="class")
-    def project(self, installed_projects: Callable[[str], Path]) -> Path:
+    @classmethod
+    def project(cls, installed_projects: Callable[[str], Path]) -> Path:
         """The answer set's render, installed once for the run (`uv sync --frozen`)."""
-        return installed_projects(self.answers)
+        return installed_projects(cls.answers)
 
     def test_lock_file_is_consistent(self, project: Path) -> None:
         done = run(["uv", "lock", "--check"], cwd=project, env=clean_env())

@@ -38,6 +38,8 @@ from .helpers import (
 )
 from .railway_config import evaluate, services
 
+pytestmark = pytest.mark.slow
+
 # Choices that change no code (the license: LICENSE and one pyproject line) take their
 # values in turn across the combinations instead of multiplying them.
 ROTATED = ("license",)

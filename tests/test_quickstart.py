@@ -30,6 +30,8 @@ import pytest
 
 from .helpers import clean_env, render_cookiecutter
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 PACKAGE = "kudos"
 STEP = "@@step "

@@ -13,8 +13,8 @@ import redis
 
 from ..harness import once, record_image
 from ..helpers import TEMPLATE, run
-from .containers import Container, Image, build, check, make_base_image
-from .deploy import REDIS_URL, Service, railway_services
+from .containers import Container, Image, Process, build, check, make_base_image
+from .deploy import REDIS_URL, Service, Starter, railway_services
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +71,25 @@ def containers(image: Image) -> Iterator[Callable[[], Container]]:
                     os.killpg(process.buildah.pid, signal.SIGKILL)
                     process.buildah.wait()
         run(["buildah", "rm", container.name], cwd=TEMPLATE)
+
+
+@pytest.fixture
+def start(
+    railway: dict[str, Service],
+    containers: Callable[[], Container],
+    database: str,
+    queue_name: str,
+    tmp_path: Path,
+) -> Starter:
+    """Start a service as Railway does (see `deploy.Starter`), its output in tmp_path."""
+
+    def start(name: str, *, container: Container | None = None, port: int | None = None) -> Process:
+        service = railway[name]
+        return (container or containers()).start(
+            service.command, service.env(database, queue_name, port), tmp_path / f"{name}.log"
+        )
+
+    return start
 
 
 @pytest.fixture

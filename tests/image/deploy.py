@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import redis
@@ -170,3 +170,21 @@ def clean_exits(sig: signal.Signals) -> set[str]:
     re-raises the signal it caught once it has shut down, so that the parent knows
     (Docker shows 143). A crash, another signal or a SIGKILL is not clean."""
     return {"status 0", f"signal {SIGNAL_WORDS[sig]}"}
+
+
+class Starter(Protocol):
+    """The `start` fixture: a Railway service's start command in a container of the image
+    (a new one unless given), with the service's deploy environment; the api on `port`."""
+
+    def __call__(
+        self, name: str, *, container: Container | None = None, port: int | None = None
+    ) -> Process: ...
+
+
+def assert_stops_cleanly(process: Process, image: Image, name: str, timeout: float) -> None:
+    """The image's stop signal ends `process` cleanly within STOP_BOUND_SECONDS."""
+    sig = stop_signal(image)
+    seconds = process.stop(sig, timeout=timeout)
+    print(f"{name} stopped {seconds:.2f} s after {sig.name}: {process.exit()}")
+    assert process.exit() in clean_exits(sig), process.output()
+    assert seconds < STOP_BOUND_SECONDS, f"took {seconds:.1f} s"

@@ -1,20 +1,15 @@
 """The api's start command, as Railway runs it: migrations, readiness, SIGTERM."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 import yaml
 
-from .containers import Container, Image
-from .deploy import (
-    STOP_BOUND_SECONDS,
-    Service,
-    clean_exits,
-    free_port,
-    stop_signal,
-    wait_until_ready,
-)
+from .containers import Image
+from .deploy import Service, Starter, assert_stops_cleanly, free_port, wait_until_ready
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 
 def test_start_commands_agree_across_railway_compose_and_the_dockerfile(
@@ -28,17 +23,9 @@ def test_start_commands_agree_across_railway_compose_and_the_dockerfile(
     assert compose["cron-weekly"]["command"] == railway["cron-weekly"].command
 
 
-def test_api_start_command_migrates_and_answers_ready(
-    railway: dict[str, Service],
-    containers: Callable[[], Container],
-    database: str,
-    queue_name: str,
-    tmp_path: Path,
-) -> None:
-    service, port = railway["api"], free_port()
-    api = containers().start(
-        service.command, service.env(database, queue_name, port), tmp_path / "api.log"
-    )
+def test_api_start_command_migrates_and_answers_ready(start: Starter, database: str) -> None:
+    port = free_port()
+    api = start("api", port=port)
 
     body = wait_until_ready(api, port)
 
@@ -58,25 +45,11 @@ def test_api_start_command_migrates_and_answers_ready(
     assert 0 not in api.uids()
 
 
-def test_sigterm_stops_the_api_cleanly(
-    image: Image,
-    railway: dict[str, Service],
-    containers: Callable[[], Container],
-    database: str,
-    queue_name: str,
-    tmp_path: Path,
-) -> None:
-    service, port = railway["api"], free_port()
-    api = containers().start(
-        service.command, service.env(database, queue_name, port), tmp_path / "api.log"
-    )
+def test_sigterm_stops_the_api_cleanly(image: Image, start: Starter) -> None:
+    port = free_port()
+    api = start("api", port=port)
     wait_until_ready(api, port)
 
-    sig = stop_signal(image)
-    seconds = api.stop(sig, timeout=30)
-
-    print(f"api stopped {seconds:.2f} s after {sig.name}: {api.exit()}")
-    assert api.exit() in clean_exits(sig), api.output()
-    assert seconds < STOP_BOUND_SECONDS, f"took {seconds:.1f} s"
+    assert_stops_cleanly(api, image, "api", timeout=30)
     assert "Application shutdown complete" in api.output()
     assert "Finished server process" in api.output()

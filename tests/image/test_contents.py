@@ -5,8 +5,12 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from ..helpers import TEMPLATE, run
 from .containers import Container, Image, check
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 
 def test_processes_run_as_a_non_root_user(

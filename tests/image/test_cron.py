@@ -4,9 +4,12 @@ import json
 from collections.abc import Callable
 
 import psycopg
+import pytest
 
 from .containers import Container
 from .deploy import Service, add_company, add_user, compliment_balance, migrate
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 
 def test_cron_command_runs_the_weekly_reset_and_exits_0(

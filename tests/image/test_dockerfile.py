@@ -8,6 +8,8 @@ import pytest
 
 from ..helpers import ANSWER_SETS, TEMPLATE, clean_env, run
 
+pytestmark = pytest.mark.image
+
 
 @pytest.mark.parametrize("answers", list(ANSWER_SETS))
 def test_dockerfile_passes_hadolint(rendered: dict[str, tuple[Path, Path]], answers: str) -> None:

@@ -2,25 +2,26 @@
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from arq.connections import RedisSettings, create_pool
 
 from .containers import Container, Image
 from .deploy import (
     REDIS_URL,
-    STOP_BOUND_SECONDS,
     Service,
+    Starter,
     add_company,
     add_user,
-    clean_exits,
+    assert_stops_cleanly,
     compliment_balance,
     migrate,
-    stop_signal,
     wait_until_worker_healthy,
 )
+
+pytestmark = [pytest.mark.slow, pytest.mark.image]
 
 
 async def enqueue_and_wait(queue: str, function: str, *args: str) -> Any:
@@ -39,20 +40,18 @@ async def enqueue_and_wait(queue: str, function: str, *args: str) -> Any:
 def test_worker_start_command_runs_an_enqueued_job(
     railway: dict[str, Service],
     containers: Callable[[], Container],
+    start: Starter,
     database: str,
     queue_name: str,
-    tmp_path: Path,
 ) -> None:
-    service, container = railway["worker"], containers()
+    container = containers()
     migrate(container, railway["api"], database, queue_name)
     with psycopg.connect(database, autocommit=True) as db:
         acme = add_company(db, "Acme", allowance=80)
         other = add_company(db, "Other", allowance=80)
         alice = add_user(db, acme, "alice@acme.example", compliment=500)
         oscar = add_user(db, other, "oscar@other.example", compliment=500)
-        worker = container.start(
-            service.command, service.env(database, queue_name), tmp_path / "worker.log"
-        )
+        worker = start("worker", container=container)
         wait_until_worker_healthy(worker, queue_name)
         assert 0 not in worker.uids()
 
@@ -69,24 +68,9 @@ def test_worker_start_command_runs_an_enqueued_job(
     worker.assert_running()
 
 
-def test_sigterm_stops_the_worker_cleanly(
-    image: Image,
-    railway: dict[str, Service],
-    containers: Callable[[], Container],
-    database: str,
-    queue_name: str,
-    tmp_path: Path,
-) -> None:
-    service = railway["worker"]
-    worker = containers().start(
-        service.command, service.env(database, queue_name), tmp_path / "worker.log"
-    )
+def test_sigterm_stops_the_worker_cleanly(image: Image, start: Starter, queue_name: str) -> None:
+    worker = start("worker")
     wait_until_worker_healthy(worker, queue_name)
 
-    sig = stop_signal(image)
-    seconds = worker.stop(sig, timeout=40)
-
-    print(f"worker stopped {seconds:.2f} s after {sig.name}: {worker.exit()}")
-    assert worker.exit() in clean_exits(sig), worker.output()
-    assert seconds < STOP_BOUND_SECONDS, f"took {seconds:.1f} s"
+    assert_stops_cleanly(worker, image, "worker", timeout=40)
     assert "shutdown" in worker.output().lower()

@@ -1,15 +1,16 @@
 """HTTP as the story's users speak it: JSON, a bearer token, and a CSV upload."""
 
-import http.client
 import json
-import uuid
 from typing import Any
+
+import httpx
 
 from .processes import Stack
 
 
 class Client:
-    """A small JSON-over-HTTP client (the standard library's), as one signed-in user."""
+    """A small JSON-over-HTTP client (httpx, as the project's own tests use), as one
+    signed-in user."""
 
     def __init__(self, stack: Stack, token: str | None = None) -> None:
         self.stack = stack
@@ -22,28 +23,23 @@ class Client:
         expect: int,
         *,
         json_body: Any = None,
-        data: bytes | None = None,
-        content_type: str | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> Any:
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        if json_body is not None:
-            data, content_type = json.dumps(json_body).encode(), "application/json"
-        if content_type:
-            headers["Content-Type"] = content_type
-        connection = http.client.HTTPConnection("127.0.0.1", self.stack.port, timeout=30)
+        url = f"http://127.0.0.1:{self.stack.port}{path}"
         try:
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
-            status, raw = response.status, response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            response = httpx.request(
+                method, url, json=json_body, files=files, headers=headers, timeout=30
+            )
+        except httpx.HTTPError as exc:
             raise self.stack.failure(f"{method} {path}: no answer ({exc})") from exc
-        finally:
-            connection.close()
-        text = raw.decode(errors="replace")
-        if status != expect:
-            raise self.stack.failure(f"{method} {path}: expected {expect}, got {status}: {text}")
+        text = response.text
+        if response.status_code != expect:
+            raise self.stack.failure(
+                f"{method} {path}: expected {expect}, got {response.status_code}: {text}"
+            )
         try:
             return json.loads(text) if text else None
         except json.JSONDecodeError:
@@ -61,16 +57,6 @@ class Client:
     def upload(
         self, path: str, field_name: str, file_name: str, content: bytes, expect: int
     ) -> Any:
-        boundary = f"story-{uuid.uuid4().hex}"
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field_name}"; '
-            f'filename="{file_name}"\r\nContent-Type: text/csv\r\n\r\n'
-        ).encode()
-        body = head + content + f"\r\n--{boundary}--\r\n".encode()
-        return self.request(
-            "POST",
-            path,
-            expect,
-            data=body,
-            content_type=f"multipart/form-data; boundary={boundary}",
-        )
+        """POST one file as multipart/form-data."""
+        files = {field_name: (file_name, content, "text/csv")}
+        return self.request("POST", path, expect, files=files)

@@ -15,19 +15,10 @@ from {{ cookiecutter.package_name }}.features.user_import.models import (
     IMPORT_LOCK_NAMESPACE,
 )
 
-from . import factories as f
 from .conftest import libpq_url
 from .factories import Db
 
 IMPORTS = "/admin/users/imports"
-
-
-def admin(db: Db, company_id: UUID, email: str) -> str:
-    """An admin of the company; returns the token subject to sign in as."""
-    user_id = f.user(db, company_id, email)
-    sub = f"test|{user_id}"
-    db.execute("UPDATE users SET role = 'admin', auth_sub = %s WHERE id = %s", (sub, user_id))
-    return sub
 
 
 async def upload(

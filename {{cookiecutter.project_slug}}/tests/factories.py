@@ -91,8 +91,17 @@ def member(
     compliment: int | None = None,
     redeemable: int = 0,
     user_id: UUID | None = None,
+    sub: str | None = None,
+{%- else %}
+    active: bool = True,
+    user_id: UUID | None = None,
+    sub: str | None = None,
+{%- endif %}
+    signed_in: bool = True,
 ) -> UUID:
-    """A user who can sign in: their token subject (`auth_sub`) is their email."""
+    """A user with a role: their token subject (`auth_sub`) is `sub`, or their email;
+    none when not `signed_in` yet (their first sign-in links it)."""
+{%- if cookiecutter.examples == "kudos" %}
     user_id = user(
         db,
         company_id,
@@ -103,24 +112,18 @@ def member(
         user_id=user_id,
     )
 {%- else %}
-    active: bool = True,
-    user_id: UUID | None = None,
-) -> UUID:
-    """A user who can sign in: their token subject (`auth_sub`) is their email."""
     user_id = user(db, company_id, email, active=active, user_id=user_id)
 {%- endif %}
-    db.execute("UPDATE users SET auth_sub = %s, role = %s WHERE id = %s", (email, role, user_id))
+    auth_sub = (sub or email) if signed_in else None
+    db.execute("UPDATE users SET auth_sub = %s, role = %s WHERE id = %s", (auth_sub, role, user_id))
     return user_id
-{%- if cookiecutter.examples == "none" %}
 
 
-def admin(db: Db, company_id: UUID, email: str) -> str:
-    """An admin of the company; returns the token subject to sign in as."""
-    user_id = user(db, company_id, email)
-    sub = f"test|{user_id}"
-    db.execute("UPDATE users SET role = 'admin', auth_sub = %s WHERE id = %s", (sub, user_id))
-    return sub
-{%- endif %}
+def admin(db: Db, company_id: UUID, email: str, **kwargs: Any) -> str:
+    """An admin of the company (a `member` with that role); returns the token subject to
+    sign in as."""
+    member(db, company_id, email, role="admin", **kwargs)
+    return email
 {%- if cookiecutter.examples == "kudos" %}
 
 

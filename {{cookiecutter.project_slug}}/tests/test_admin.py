@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.queue import create_queue
 
 from . import factories as f
+from .checks import assert_error
 from .conftest import libpq_url
 from .factories import Db
 from .tokens import Bearer, JwksServer
@@ -36,24 +37,6 @@ from .tokens import Bearer, JwksServer
 ACME_ADMIN = "auth0|acme-admin"
 ACME_EMPLOYEE = "auth0|acme-employee"
 GLOBEX_ADMIN = "auth0|globex-admin"
-
-
-def member(
-    db: Db,
-    company_id: UUID,
-    email: str,
-    *,
-    role: str = "employee",
-    sub: str | None = None,
-    compliment: int | None = None,
-    redeemable: int = 0,
-    active: bool = True,
-) -> UUID:
-    user_id = f.user(
-        db, company_id, email, compliment=compliment, redeemable=redeemable, active=active
-    )
-    db.execute("UPDATE users SET role = %s, auth_sub = %s WHERE id = %s", (role, sub, user_id))
-    return user_id
 
 
 @dataclass(frozen=True)
@@ -73,15 +56,15 @@ def tenants(db: Db) -> Tenants:
     globex = f.company(db, "Globex", allowance=120)
     return Tenants(
         acme=acme,
-        acme_admin=member(
+        acme_admin=f.member(
             db, acme, "ada@acme.example", role="admin", sub=ACME_ADMIN, compliment=10
         ),
-        acme_employee=member(db, acme, "eve@acme.example", sub=ACME_EMPLOYEE, compliment=30),
+        acme_employee=f.member(db, acme, "eve@acme.example", sub=ACME_EMPLOYEE, compliment=30),
         globex=globex,
-        globex_admin=member(
+        globex_admin=f.member(
             db, globex, "gus@globex.example", role="admin", sub=GLOBEX_ADMIN, compliment=40
         ),
-        globex_employee=member(db, globex, "gil@globex.example", compliment=500),
+        globex_employee=f.member(db, globex, "gil@globex.example", compliment=500, signed_in=False),
     )
 
 
@@ -101,16 +84,6 @@ async def queue(settings: Settings, database_url: str) -> AsyncIterator[Any]:
                 await queue.zrem(settings.queue_name, job_id)
                 await queue.delete(key)
         await queue.aclose()
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert list(body) == ["error"]
-    assert body["error"]["code"] == code
-    assert body["error"]["request_id"] == response.headers["x-request-id"]
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 def ledger_rows(db: Db, user_id: UUID) -> list[tuple[Any, ...]]:
@@ -175,7 +148,7 @@ async def test_list_users_is_paginated_and_shows_only_the_own_company(
     api: httpx.AsyncClient, db: Db, tenants: Tenants, bearer: Bearer
 ) -> None:
     for n in range(5):
-        member(db, tenants.acme, f"user{n}@acme.example", compliment=n)
+        f.member(db, tenants.acme, f"user{n}@acme.example", compliment=n, signed_in=False)
     response = await api.get("/admin/users", params={"limit": 3}, headers=bearer(ACME_ADMIN))
     assert response.status_code == 200, response.text
     page = response.json()
@@ -203,9 +176,11 @@ async def test_list_users_is_paginated_and_shows_only_the_own_company(
 async def test_list_users_filters(
     api: httpx.AsyncClient, db: Db, tenants: Tenants, bearer: Bearer
 ) -> None:
-    member(db, tenants.acme, "zoe.old@acme.example", active=False)
-    member(db, tenants.acme, "percent%sign@acme.example")
-    member(db, tenants.globex, "zoe@globex.example")  # another company: never listed
+    f.member(db, tenants.acme, "zoe.old@acme.example", active=False, signed_in=False)
+    f.member(db, tenants.acme, "percent%sign@acme.example", signed_in=False)
+    f.member(
+        db, tenants.globex, "zoe@globex.example", signed_in=False
+    )  # another company: never listed
 
     async def emails(**params: Any) -> list[str]:
         response = await api.get("/admin/users", params=params, headers=bearer(ACME_ADMIN))
@@ -680,9 +655,13 @@ async def test_admin_reset_runs_in_the_worker_for_the_own_company_only(
     tenants: Tenants,
     bearer: Bearer,
 ) -> None:
-    spent = member(db, tenants.acme, "spent@acme.example", compliment=0, redeemable=7)
-    inactive = member(db, tenants.acme, "gone@acme.example", compliment=3, active=False)
-    no_wallet = member(db, tenants.acme, "new@acme.example")
+    spent = f.member(
+        db, tenants.acme, "spent@acme.example", compliment=0, redeemable=7, signed_in=False
+    )
+    inactive = f.member(
+        db, tenants.acme, "gone@acme.example", compliment=3, active=False, signed_in=False
+    )
+    no_wallet = f.member(db, tenants.acme, "new@acme.example", signed_in=False)
     globex_before = {
         user: f.balances(db, user) for user in (tenants.globex_admin, tenants.globex_employee)
     }

@@ -22,11 +22,9 @@ from {{ cookiecutter.package_name }}.lib.config import Settings
 from . import factories as f
 from .conftest import client_of, libpq_url
 {%- if cookiecutter.examples == "kudos" %}
-from .csv_helpers import admin, process, upload
-from .factories import Db
-{%- else %}
-from .factories import Db, admin
+from .csv_helpers import process, upload
 {%- endif %}
+from .factories import Db, admin
 from .test_auth import assert_refused
 from .tokens import JwksServer, SigningKey, claims_for
 
@@ -257,8 +255,7 @@ async def test_linking_never_crosses_companies(
     globex = f.company(db, "Globex")
     ana = f.member(db, acme, "ana@acme.example", role="admin")  # signed in: sub = email
     carl = f.user(db, acme, "carl@acme.example")
-    gus = f.user(db, globex, "gus@globex.example")
-    db.execute("UPDATE users SET role = 'admin' WHERE id = %s", (gus,))
+    gus = f.member(db, globex, "gus@globex.example", role="admin", signed_in=False)
 
     # A signed-in user's token is resolved by its subject; another company's email in it
     # reaches nobody, and links nothing.

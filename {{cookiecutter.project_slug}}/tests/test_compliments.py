@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import time
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,6 +18,7 @@ from {{ cookiecutter.package_name }}.features.compliments.service import (
 from {{ cookiecutter.package_name }}.lib.errors import DomainRuleError, NotFoundError
 
 from . import factories as f
+from .checks import assert_error, wait_for_lock_waiters
 from .conftest import libpq_url
 from .factories import Db
 from .tokens import Bearer
@@ -61,16 +61,6 @@ async def send(
 ) -> httpx.Response:
     body = {"receiver_id": str(receiver_id), "coins": coins, "message": message, **extra}
     return await api.post("/compliments", json=body, headers=bearer(sender))
-
-
-def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert list(body) == ["error"]
-    error: dict[str, Any] = body["error"]
-    assert error["code"] == code
-    assert error["request_id"] == response.headers["x-request-id"]
-    return error
 
 
 def snapshot(db: Db) -> tuple[Any, ...]:
@@ -180,7 +170,7 @@ async def test_coins_outside_5_to_100_in_steps_of_5_are_refused(
 ) -> None:
     before = snapshot(db)
     response = await send(api, bearer, ANA, people.bruno, coins=coins)
-    error = error_of(response, 422, "validation_error")
+    error = assert_error(response, 422, "validation_error")
     assert [d["location"] for d in error["details"]] == [["body", "coins"]]
     assert snapshot(db) == before
 
@@ -194,7 +184,7 @@ async def test_messages_outside_10_to_280_characters_are_refused(
 ) -> None:
     before = snapshot(db)
     response = await send(api, bearer, ANA, people.bruno, message=message)
-    error = error_of(response, 422, "validation_error")
+    error = assert_error(response, 422, "validation_error")
     assert [d["location"] for d in error["details"]] == [["body", "message"]]
     assert snapshot(db) == before
 
@@ -231,7 +221,7 @@ async def test_malformed_bodies_are_refused(
     body = {key: ids.get(value, value) for key, value in body.items()}
     before = snapshot(db)
     response = await api.post("/compliments", json=body, headers=bearer(ANA))
-    error = error_of(response, 422, "validation_error")
+    error = assert_error(response, 422, "validation_error")
     assert [d["location"] for d in error["details"]] == [location]
     if error_type:
         assert error["details"][0]["type"] == error_type
@@ -246,14 +236,14 @@ async def test_a_body_that_is_not_json_is_refused(
         content=b"coins=10",
         headers={**bearer(ANA), "Content-Type": "application/json"},
     )
-    error_of(response, 422, "validation_error")
+    assert_error(response, 422, "validation_error")
 
 
 async def test_no_compliments_to_oneself(
     api: httpx.AsyncClient, bearer: Bearer, db: Db, people: People
 ) -> None:
     before = snapshot(db)
-    error = error_of(await send(api, bearer, ANA, people.ana), 422, "self_compliment")
+    error = assert_error(await send(api, bearer, ANA, people.ana), 422, "self_compliment")
     assert "yourself" in error["message"]
     assert snapshot(db) == before
 
@@ -262,7 +252,7 @@ async def test_no_compliments_to_a_deactivated_colleague(
     api: httpx.AsyncClient, bearer: Bearer, db: Db, people: People
 ) -> None:
     before = snapshot(db)
-    error_of(await send(api, bearer, ANA, people.carla), 422, "receiver_inactive")
+    assert_error(await send(api, bearer, ANA, people.carla), 422, "receiver_inactive")
     assert snapshot(db) == before
 
 
@@ -270,9 +260,8 @@ async def test_a_receiver_of_another_company_looks_like_an_unknown_one(
     api: httpx.AsyncClient, bearer: Bearer, db: Db, people: People
 ) -> None:
     before = snapshot(db)
-    other_tenant = error_of(await send(api, bearer, ANA, people.zed), 404, "receiver_not_found")
-    unknown = error_of(await send(api, bearer, ANA, uuid4()), 404, "receiver_not_found")
-    other_tenant.pop("request_id"), unknown.pop("request_id")
+    other_tenant = assert_error(await send(api, bearer, ANA, people.zed), 404, "receiver_not_found")
+    unknown = assert_error(await send(api, bearer, ANA, uuid4()), 404, "receiver_not_found")
     assert other_tenant == unknown
     # Neither company's wallets, ledger or compliments changed.
     assert snapshot(db) == before
@@ -283,7 +272,7 @@ async def test_an_allowance_that_cannot_cover_the_coins_is_refused(
 ) -> None:
     f.fund(db, people.ana, 10)
     before = snapshot(db)
-    error = error_of(
+    error = assert_error(
         await send(api, bearer, ANA, people.bruno, coins=15), 409, "insufficient_balance"
     )
     assert "15" in error["message"]
@@ -291,7 +280,7 @@ async def test_an_allowance_that_cannot_cover_the_coins_is_refused(
 
     assert (await send(api, bearer, ANA, people.bruno, coins=10)).status_code == 201
     assert f.balances(db, people.ana) == (0, 0)
-    error_of(await send(api, bearer, ANA, people.bruno, coins=5), 409, "insufficient_balance")
+    assert_error(await send(api, bearer, ANA, people.bruno, coins=5), 409, "insufficient_balance")
     assert f.balances(db, people.ana) == (0, 0)
     assert f.ledger_problems(db) == []
 
@@ -300,7 +289,7 @@ async def test_a_sender_without_a_wallet_has_nothing_to_give(
     api: httpx.AsyncClient, bearer: Bearer, db: Db, people: People
 ) -> None:
     before = snapshot(db)
-    error_of(await send(api, bearer, DORA, people.ana, coins=5), 409, "insufficient_balance")
+    assert_error(await send(api, bearer, DORA, people.ana, coins=5), 409, "insufficient_balance")
     assert snapshot(db) == before
     assert f.balances(db, people.dora) is None
 
@@ -313,7 +302,7 @@ async def test_the_ledger_stays_exact_over_a_back_and_forth(
     moves += [(BRUNO, people.dora, 5), (ANA, people.bruno, 60), (BRUNO, people.ana, 65)]
     for sender, receiver, coins in moves:
         assert (await send(api, bearer, sender, receiver, coins=coins)).status_code == 201
-    error_of(await send(api, bearer, ANA, people.bruno, coins=5), 409, "insufficient_balance")
+    assert_error(await send(api, bearer, ANA, people.bruno, coins=5), 409, "insufficient_balance")
 
     assert f.balances(db, people.ana) == (0, 95)
     assert f.balances(db, people.bruno) == (0, 75)
@@ -369,19 +358,6 @@ async def test_a_deadlock_with_another_writer_is_retried(
     assert f.balances(db, people.bruno) == (100, 25)
     assert f.ledger_problems(db) == []
     assert len(compliment_rows(db)) == 1
-
-
-async def wait_for_lock_waiters(db: Db, count: int, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        row = db.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-        if row is not None and row[0] >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no {count} session(s) waiting for a lock after {seconds}s")
 
 
 def test_the_service_checks_the_rules_without_http() -> None:
@@ -503,7 +479,7 @@ async def test_compliments_sent_and_received_newest_first(
 async def test_the_direction_is_required(
     api: httpx.AsyncClient, bearer: Bearer, people: People, query: str
 ) -> None:
-    error = error_of(
+    error = assert_error(
         await api.get(f"/compliments{query}", headers=bearer(ANA)), 422, "validation_error"
     )
     assert [d["location"] for d in error["details"]] == [["query", "direction"]]
@@ -585,7 +561,7 @@ async def test_colleague_search(
 ) -> None:
     response = await api.get("/colleagues", params={"q": q}, headers=bearer(ANA))
     if names is None:
-        error = error_of(response, 422, "validation_error")
+        error = assert_error(response, 422, "validation_error")
         assert [d["location"] for d in error["details"]] == [["query", "q"]]
         return
     assert response.status_code == 200, response.text
@@ -597,7 +573,7 @@ async def test_a_search_longer_than_100_characters_is_refused(
     api: httpx.AsyncClient, bearer: Bearer, people: People
 ) -> None:
     response = await api.get("/colleagues", params={"q": "x" * 101}, headers=bearer(ANA))
-    error = error_of(response, 422, "validation_error")
+    error = assert_error(response, 422, "validation_error")
     assert [d["location"] for d in error["details"]] == [["query", "q"]]
 
 
@@ -616,9 +592,11 @@ ENDPOINTS = [
 async def test_every_endpoint_needs_a_signed_in_user(
     api: httpx.AsyncClient, bearer: Bearer, db: Db, method: str, path: str
 ) -> None:
-    error_of(await api.request(method, path), 401, "not_authenticated")
+    assert_error(await api.request(method, path), 401, "not_authenticated")
     # A valid token whose subject is no user of ours.
-    error_of(await api.request(method, path, headers=bearer("auth0|nobody")), 401, "unknown_user")
+    assert_error(
+        await api.request(method, path, headers=bearer("auth0|nobody")), 401, "unknown_user"
+    )
 
 
 async def test_the_openapi_schema_documents_models_errors_and_examples(

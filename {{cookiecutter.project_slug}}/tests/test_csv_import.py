@@ -22,7 +22,6 @@ from . import factories as f
 from .conftest import client_of, libpq_url
 from .csv_helpers import (
     IMPORTS,
-    admin,
     counts,
     import_lock_held,
     imported,
@@ -31,7 +30,7 @@ from .csv_helpers import (
     process,
     upload,
 )
-from .factories import Db
+from .factories import Db, admin
 from .tokens import Bearer, JwksServer
 
 

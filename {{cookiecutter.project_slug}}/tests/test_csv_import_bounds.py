@@ -22,8 +22,8 @@ from {{ cookiecutter.package_name }}.worker import WorkerSettings
 
 from . import factories as f
 from .conftest import PROJECT_ROOT, client_of, libpq_url
-from .csv_helpers import IMPORTS, admin, counts, imported, imported_users, process, upload
-from .factories import Db
+from .csv_helpers import IMPORTS, counts, imported, imported_users, process, upload
+from .factories import Db, admin
 from .tokens import Bearer, JwksServer
 
 HEADER = "name,email,department,job_title\n"

@@ -15,7 +15,6 @@ from {{ cookiecutter.package_name }}.lib.config import Settings
 from . import factories as f
 from .conftest import StartWorker
 from .csv_helpers import (
-    admin,
     counts,
     finished,
     import_lock_held,
@@ -24,7 +23,7 @@ from .csv_helpers import (
     upload,
     wait_for,
 )
-from .factories import Db
+from .factories import Db, admin
 from .tokens import Bearer
 
 

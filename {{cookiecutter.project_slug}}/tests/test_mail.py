@@ -24,8 +24,8 @@ from {{ cookiecutter.package_name }}.lib.smtp import parse_smtp_url, sender_doma
 
 from . import factories as f
 from .conftest import StartWorker
-from .csv_helpers import admin, finished, people, upload, wait_for
-from .factories import Db
+from .csv_helpers import finished, people, upload, wait_for
+from .factories import Db, admin
 from .smtp_sink import SmtpSink
 from .tokens import Bearer
 

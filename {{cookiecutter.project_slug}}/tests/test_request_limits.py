@@ -16,11 +16,9 @@ from {{ cookiecutter.package_name }}.lib.pagination import MAX_OFFSET
 from . import factories as f
 from .api_process import read_response, request_head, running_api
 {%- if cookiecutter.examples == "kudos" %}
-from .csv_helpers import IMPORTS, admin, counts, upload
-from .factories import Db
-{%- else %}
-from .factories import Db, admin
+from .csv_helpers import IMPORTS, counts, upload
 {%- endif %}
+from .factories import Db, admin
 from .tokens import Bearer
 
 MB = 1024 * 1024

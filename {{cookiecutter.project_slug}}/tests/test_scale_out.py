@@ -14,8 +14,8 @@ from {{ cookiecutter.package_name }}.lib.queue import create_queue
 
 from . import factories as f
 from .conftest import StartWorker
-from .csv_helpers import admin, finished, people, upload, wait_for
-from .factories import Db
+from .csv_helpers import finished, people, upload, wait_for
+from .factories import Db, admin
 from .tokens import Bearer
 
 # Large enough that both deliveries are running while the first is still importing.

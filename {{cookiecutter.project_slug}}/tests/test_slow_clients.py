@@ -16,8 +16,8 @@ import pytest
 
 from . import factories as f
 from .api_process import ApiProcess, request_head, running_api
-from .csv_helpers import IMPORTS, admin
-from .factories import Db
+from .csv_helpers import IMPORTS
+from .factories import Db, admin
 from .tokens import Bearer
 
 POOL_SIZE, POOL_OVERFLOW = 1, 0  # the settings' pool; no overflow (DATABASE_MAX_OVERFLOW)

@@ -24,13 +24,12 @@ from .conftest import CRON as CRON_MODULE
 from .conftest import WORKER as WORKER_SETTINGS
 {%- if cookiecutter.examples == "kudos" %}
 from .conftest import StartWorker, run_module
-from .csv_helpers import IMPORTS, admin, finished, people, upload
+from .csv_helpers import IMPORTS, finished, people, upload
 from .csv_helpers import wait_for as wait_for_import
-from .factories import Db
 {%- else %}
 from .conftest import run_module
-from .factories import Db, admin
 {%- endif %}
+from .factories import Db, admin
 from .receivers import OtlpReceiver, Span, wait_for
 from .tokens import Bearer
 

@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.features.companies.domains import (
 )
 
 from . import factories as f
+from .checks import assert_error
 from .conftest import run_module
 {%- if cookiecutter.examples == "kudos" %}
 from .csv_helpers import process, upload
@@ -74,16 +75,6 @@ def counts(db: Db) -> tuple[Any, ...]:
     ).fetchone()
     assert row is not None
     return tuple(row)
-
-
-def error_of(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert list(body) == ["error"], body
-    assert body["error"]["code"] == code, body
-    error: dict[str, Any] = body["error"]
-    del error["request_id"]
-    return error
 
 
 def without(error: dict[str, Any], *texts: str) -> str:
@@ -148,7 +139,7 @@ async def test_creating_says_nothing_about_other_companies(
         response = await api.post(
             "/admin/users", json={"name": "Someone", "email": email}, headers=bearer(ACME_ADMIN)
         )
-        error = error_of(response, 422, OUTSIDE)
+        error = assert_error(response, 422, OUTSIDE)
         assert error["details"] == [
             {"field": "email", "message": "is not at one of the company's domains (acme.example)"}
         ]
@@ -170,7 +161,7 @@ async def test_an_owner_adds_a_domain_and_then_people_there(
 ) -> None:
     acme = bearer(ACME_ADMIN)
     new = {"name": "Lia", "email": "lia@acme-labs.example"}
-    error_of(await api.post("/admin/users", json=new, headers=acme), 422, OUTSIDE)
+    assert_error(await api.post("/admin/users", json=new, headers=acme), 422, OUTSIDE)
 
     added = await api.post(DOMAINS, json={"domain": " Acme-Labs.Example "}, headers=acme)
     assert added.status_code == 201, added.text
@@ -181,7 +172,7 @@ async def test_an_owner_adds_a_domain_and_then_people_there(
     assert created.status_code == 201, created.text
     # Exact domains: a subdomain is not the domain.
     sub = {"name": "Ed", "email": "ed@eu.acme.example"}
-    error_of(await api.post("/admin/users", json=sub, headers=acme), 422, OUTSIDE)
+    assert_error(await api.post("/admin/users", json=sub, headers=acme), 422, OUTSIDE)
 
     listed = await api.get(DOMAINS, headers=acme)
     assert listed.status_code == 200, listed.text
@@ -197,7 +188,7 @@ async def test_an_owner_adds_a_domain_and_then_people_there(
         await api.post(DOMAINS, json={"domain": "x.example"}, headers=bearer(ACME_EMPLOYEE)),
         await api.delete(f"{DOMAINS}/acme-labs.example", headers=bearer(ACME_EMPLOYEE)),
     ):
-        error_of(response, 403, "forbidden")
+        assert_error(response, 403, "forbidden")
 
 
 async def test_a_domain_belongs_to_one_company(
@@ -206,13 +197,15 @@ async def test_a_domain_belongs_to_one_company(
     acme, globex = bearer(ACME_ADMIN), bearer(GLOBEX_ADMIN)
     assert (await api.post(DOMAINS, json={"domain": "acme-labs.example"}, headers=acme)).is_success
     for domain in ("acme-labs.example", "ACME.example"):
-        error = error_of(
+        error = assert_error(
             await api.post(DOMAINS, json={"domain": domain}, headers=globex), 409, "domain_taken"
         )
         assert "another company" in error["message"]
         assert "acme" not in error["message"].replace(domain.lower(), "").lower()
     own = await api.post(DOMAINS, json={"domain": "acme.example"}, headers=acme)
-    assert "already one of your company's domains" in error_of(own, 409, "domain_taken")["message"]
+    assert (
+        "already one of your company's domains" in assert_error(own, 409, "domain_taken")["message"]
+    )
     for bad in ("acme", "acme..example", "a b.example", "x" * 254):
         response = await api.post(DOMAINS, json={"domain": bad}, headers=globex)
         assert response.status_code == 422, response.text
@@ -243,16 +236,16 @@ async def test_removing_a_domain_never_strands_a_user(
     deactivated = await api.post(f"/admin/users/{lia.json()['id']}/deactivate", headers=acme)
     assert deactivated.status_code == 200, deactivated.text
 
-    in_use = error_of(
+    in_use = assert_error(
         await api.delete(f"{DOMAINS}/acme-labs.example", headers=acme), 409, "domain_in_use"
     )
     assert "1 user has" in in_use["message"]
-    error_of(await api.delete(f"{DOMAINS}/acme.example", headers=acme), 422, "primary_domain")
+    assert_error(await api.delete(f"{DOMAINS}/acme.example", headers=acme), 422, "primary_domain")
     # Another company's domain is not found, exactly like one nobody owns.
-    theirs = error_of(
+    theirs = assert_error(
         await api.delete(f"{DOMAINS}/globex.example", headers=acme), 404, "domain_not_found"
     )
-    nobody = error_of(
+    nobody = assert_error(
         await api.delete(f"{DOMAINS}/nobody.example", headers=acme), 404, "domain_not_found"
     )
     assert without(theirs, "globex.example") == without(nobody, "nobody.example")
@@ -260,7 +253,7 @@ async def test_removing_a_domain_never_strands_a_user(
     removed = await api.delete(f"{DOMAINS}/acme-old.example", headers=acme)
     assert removed.status_code == 204, removed.text
     late = {"name": "Old", "email": "old@acme-old.example"}
-    error_of(await api.post("/admin/users", json=late, headers=acme), 422, OUTSIDE)
+    assert_error(await api.post("/admin/users", json=late, headers=acme), 422, OUTSIDE)
     assert db.execute(
         "SELECT domain FROM company_domains WHERE company_id = %s ORDER BY domain",
         (tenants.acme,),

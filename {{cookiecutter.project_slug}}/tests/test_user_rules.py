@@ -11,11 +11,9 @@ import pytest
 from . import factories as f
 from .conftest import run_module
 {%- if cookiecutter.examples == "kudos" %}
-from .csv_helpers import admin, imported
-from .factories import Db
-{%- else %}
-from .factories import Db, admin
+from .csv_helpers import imported
 {%- endif %}
+from .factories import Db, admin
 from .test_auth_link import first_sign_in
 from .tokens import Bearer, SigningKey
 

@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.features.wallets.service import (
 from {{ cookiecutter.package_name }}.lib.database import create_session_factory
 
 from . import factories as f
+from .checks import wait_for_lock_waiters
 from .conftest import libpq_url
 from .factories import Db
 
@@ -202,7 +203,7 @@ async def test_a_wallet_changed_mid_reset_is_recorded_with_its_new_balance(
         spender.execute("UPDATE wallets SET compliment_balance = 40 WHERE user_id = %s", (alice,))
         async with create_session_factory(engine)() as session:
             reset = asyncio.create_task(reset_weekly_balances(session, now=MONDAY))
-            await wait_for_a_blocked_query(db)
+            await wait_for_lock_waiters(db, 1)
             spender.commit()
             summary = await reset
 
@@ -211,18 +212,6 @@ async def test_a_wallet_changed_mid_reset_is_recorded_with_its_new_balance(
     assert [row[2:5] for row in f.ledger(db, alice)] == [(60, 40, 100)]
     assert f.balances(db, alice) == (100, 0)
     assert (summary.ledger_rows, summary.retries) == (1, 0)
-
-
-async def wait_for_a_blocked_query(db: Db, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    query = (
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    while db.execute(query).fetchone() != (1,):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the reset never waited for the concurrent update")
-        await asyncio.sleep(0.02)
 
 
 # --- under live traffic ----------------------------------------------------------------
@@ -342,10 +331,10 @@ async def test_a_company_reset_does_not_make_the_scheduled_run_skip_the_others(
         # A compliment in flight holds Alice's wallet: the admin's reset of Acme waits.
         holder.execute("SELECT 1 FROM wallets WHERE user_id = %s FOR UPDATE", (alice,))
         company_run = asyncio.create_task(reset(acme))
-        await wait_for_blocked_queries(db, 1)
+        await wait_for_lock_waiters(db, 1)
         scheduled = asyncio.create_task(reset())
         # The scheduled run resets Globex and waits on Acme's row too, not skipping it.
-        await wait_for_blocked_queries(db, 2)
+        await wait_for_lock_waiters(db, 2)
         holder.commit()
         summaries = await asyncio.gather(company_run, scheduled)
 
@@ -393,15 +382,3 @@ async def test_the_catch_up_finishes_only_stale_incomplete_claims(
     assert db.execute(
         "SELECT company_id FROM weekly_reset_runs WHERE completed_at IS NOT NULL"
     ).fetchall() == [(stale,)]
-
-
-async def wait_for_blocked_queries(db: Db, count: int, seconds: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    query = (
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    while db.execute(query).fetchone() != (count,):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{count} queries never waited for the held row")
-        await asyncio.sleep(0.02)

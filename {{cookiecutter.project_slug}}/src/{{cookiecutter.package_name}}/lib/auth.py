@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 import jwt
-from fastapi import FastAPI, Request, Security, status
+from fastapi import FastAPI, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .config import AuthSettings, Settings
@@ -46,21 +46,21 @@ class AuthError(AppError):
 
 
 def _challenge(status_code: int, code: str) -> dict[str, str]:
-    if status_code == status.HTTP_401_UNAUTHORIZED:
+    if status_code == 401:
         if code == "not_authenticated":
             return {"WWW-Authenticate": "Bearer"}
         return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-    if status_code == status.HTTP_403_FORBIDDEN:
+    if status_code == 403:
         return {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
     return {}
 
 
 def unauthorized(code: str, message: str) -> AuthError:
-    return AuthError(status.HTTP_401_UNAUTHORIZED, code, message)
+    return AuthError(401, code, message)
 
 
 def forbidden(code: str, message: str) -> AuthError:
-    return AuthError(status.HTTP_403_FORBIDDEN, code, message)
+    return AuthError(403, code, message)
 
 
 def invalid_token(message: str) -> AuthError:
@@ -178,7 +178,7 @@ class JwksCache:
                 if self._client is None:
                     self._client = httpx.AsyncClient(timeout=self.timeout)
                 response = await self._client.get(self.url)
-                if response.status_code != status.HTTP_200_OK:
+                if response.status_code != 200:
                     raise JwksUnavailableError(f"HTTP {response.status_code}")
                 body = response.content
             return parse_jwks(json.loads(body))
@@ -214,7 +214,7 @@ class TokenVerifier:
             key = await self.jwks.get_key(kid)
         except JwksUnavailableError:
             raise AuthError(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
+                503,
                 "auth_unavailable",
                 "the identity provider's signing keys cannot be fetched; try again later",
             ) from None

@@ -1,13 +1,17 @@
-"""FastAPI dependencies shared by the api's features.
+"""FastAPI dependencies shared by the api's features, declared once as `Annotated`
+aliases: a route asks for `session: Session`, `settings: AppSettings`, `queue: Queue`,
+and never reads `request.app.state` itself. (The caller, with a permission, is
+`features/users/dependencies.py`'s.)
 
 Kept apart from lib/database.py so that the worker and cron processes never import FastAPI.
 """
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 from arq.connections import ArqRedis
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .config import Settings
@@ -57,3 +61,21 @@ async def get_queue(request: Request) -> ArqRedis:
     """The app's job queue (Redis, through arq), to hand work to the worker."""
     queue: ArqRedis = request.app.state.queue
     return queue
+
+
+async def get_session_factory(request: Request) -> async_sessionmaker[AsyncSession]:
+    """For work that outlives the request's session (a streamed response's reads)."""
+    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    return factory
+
+
+async def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+Queue = Annotated[ArqRedis, Depends(get_queue)]
+SessionFactory = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
+Engine = Annotated[AsyncEngine, Depends(get_engine)]

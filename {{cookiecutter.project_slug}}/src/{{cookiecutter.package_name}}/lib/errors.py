@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -38,7 +38,7 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 class AppError(Exception):
     """An error a caller can act on; `status_code` and `code` say which."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code = 400
     code = "bad_request"
 
     def __init__(
@@ -57,19 +57,19 @@ class AppError(Exception):
 
 
 class NotFoundError(AppError):
-    status_code = status.HTTP_404_NOT_FOUND
+    status_code = 404
     code = "not_found"
 
 
 class ConflictError(AppError):
-    status_code = status.HTTP_409_CONFLICT
+    status_code = 409
     code = "conflict"
 
 
 class DomainRuleError(AppError):
     """A request that is well formed but breaks a business rule."""
 
-    status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    status_code = 422
     code = "rule_violated"
 
 
@@ -125,7 +125,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for error in exc.errors()
     ]
     return error_response(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        422,
         "validation_error",
         "the request is not valid",
         details=details,
@@ -160,7 +160,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     headers = dict(exc.headers or {})
-    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+    if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
     return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
@@ -181,7 +181,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         "database busy on %s %s: %s", request.method, request.url.path, type(exc.orig).__name__
     )
     return error_response(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
+        503,
         "database_busy",
         "the database is busy; try again in a moment",
         headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_SECONDS)},
@@ -191,7 +191,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(
-        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        500,
         "internal_error",
         "something went wrong; quote the request id when reporting it",
     )

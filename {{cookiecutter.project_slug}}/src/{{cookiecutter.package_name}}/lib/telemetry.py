@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
@@ -352,6 +352,8 @@ def observe_queue(settings: Settings) -> None:
         return
     import redis
 
+    from . import queue  # imports this module: loaded here, once both are
+
     client = redis.Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=settings.health_timeout_seconds,
@@ -360,7 +362,6 @@ def observe_queue(settings: Settings) -> None:
     state: dict[str, float] = {}
 
     def read() -> dict[str, float]:
-        from arq.constants import in_progress_key_prefix
         from opentelemetry.instrumentation.utils import suppress_instrumentation
 
         if "at" in state and time.monotonic() - state["at"] < 1:
@@ -368,22 +369,10 @@ def observe_queue(settings: Settings) -> None:
         now_ms = time.time() * 1000
         with suppress_instrumentation():
             try:
-                due = cast(int, client.zcount(settings.queue_name, "-inf", now_ms))
-                # Jobs stay in the queue while they run: the oldest one not yet started.
-                first = cast(
-                    list[tuple[bytes, float]],
-                    client.zrangebyscore(
-                        settings.queue_name, "-inf", now_ms, start=0, num=100, withscores=True
-                    ),
-                )
-                pipe = client.pipeline(transaction=False)
-                for job_id, _ in first:
-                    pipe.exists(in_progress_key_prefix + job_id.decode())
-                started = pipe.execute() if first else []
+                due, waiting = queue.backlog(client, settings.queue_name, now_ms)
             except redis.RedisError as exc:
                 logger.warning("queue metrics: Redis did not answer: %s", exc)
                 return {}
-        waiting = [score for (_, score), busy in zip(first, started, strict=True) if not busy]
         state.clear()
         state.update(at=time.monotonic(), depth=due)
         state["age"] = (now_ms - min(waiting)) / 1000 if waiting else 0.0

@@ -3,11 +3,13 @@
 Starlette's `request.form()` spools a whole file to disk before the endpoint runs and
 has no size limit for files; this reads `request.stream()` through python-multipart's
 push parser and yields events as soon as their bytes are in, so the caller can store a
-file chunk by chunk and stop at a size limit.
+file chunk by chunk and stop at a size limit. `receive_upload` is the loop an upload
+route runs: one file into a sink of the route's, the other fields as short values.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from python_multipart import MultipartParser
 from python_multipart.exceptions import FormParserError
@@ -114,3 +116,65 @@ async def multipart_events(request: Request) -> AsyncIterator[Event]:
         raise MultipartError(f"malformed multipart body: {exc}") from None
     for event in state.events:
         yield event
+
+
+class FileSink(Protocol):
+    """Where an upload's file goes, chunk by chunk (it may refuse one: too large)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+SinkT = TypeVar("SinkT", bound=FileSink)
+
+
+@dataclass
+class Upload(Generic[SinkT]):
+    file: SinkT
+    # The other fields' values, each cut at `value_bytes` (they are flags, not content).
+    fields: dict[str, str]
+
+
+async def receive_upload(
+    request: Request,
+    open_file: Callable[[str, str | None], SinkT],
+    *,
+    file_field: str = "file",
+    value_bytes: int = 100,
+) -> Upload[SinkT]:
+    """Stream a multipart body: the file in `file_field` into `open_file(file name,
+    content type)`'s sink as it arrives. One file, and it must be there (400 otherwise).
+    The sink is closed if anything fails; once returned, closing it is the caller's."""
+    sink: SinkT | None = None
+    in_file = False
+    name = ""
+    value = bytearray()
+    fields: dict[str, str] = {}
+    try:
+        async for event in multipart_events(request):
+            if isinstance(event, PartStart):
+                name = event.name
+                in_file = name == file_field and event.filename is not None
+                if in_file:
+                    if sink is not None:
+                        raise AppError("send one file per upload", code="too_many_files")
+                    assert event.filename is not None
+                    sink = open_file(event.filename, event.content_type)
+                value.clear()
+            elif isinstance(event, PartData):
+                if in_file and sink is not None:
+                    sink.write(event.data)
+                elif len(value) < value_bytes:
+                    value += event.data[: value_bytes - len(value)]
+            elif isinstance(event, PartEnd) and not in_file:
+                fields[name] = value.decode("latin-1")
+        if sink is None:
+            raise AppError(
+                f"no file: send it in the multipart field '{file_field}'", code="file_missing"
+            )
+    except BaseException:
+        if sink is not None:
+            sink.close()
+        raise
+    return Upload(file=sink, fields=fields)

@@ -2,21 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Header, Query, Response
 
-from ...lib.dependencies import Autocommit, get_session
+from ...lib.dependencies import Autocommit, Session
 from ...lib.errors import error_responses
 from ...lib.pagination import Page, PageQuery
-from ..users.dependencies import Caller, require
-from ..users.permissions import Permission
+from ..users.dependencies import ColleagueReader, Reader, Sender
 from . import service
 from .models import IDEMPOTENCY_KEY_MAX_LENGTH, IDEMPOTENCY_KEY_PATTERN
 from .schemas import Colleague, ComplimentOut, SendCompliment
 
 router = APIRouter(tags=["compliments"])
 
-Session = Annotated[AsyncSession, Depends(get_session)]
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -38,7 +35,7 @@ IdempotencyKey = Annotated[
 @router.post(
     "/compliments",
     response_model=ComplimentOut,
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     # The send is one statement: no transaction around it (lib/dependencies.py).
     dependencies=[Autocommit],
     summary="Send a compliment",
@@ -68,7 +65,7 @@ IdempotencyKey = Annotated[
     },
 )
 async def send_compliment(
-    caller: Annotated[Caller, Depends(require(Permission.send_compliments))],
+    caller: Sender,
     session: Session,
     body: SendCompliment,
     response: Response,
@@ -95,7 +92,7 @@ async def send_compliment(
     responses=error_responses(401, 403, 422, 503),
 )
 async def list_compliments(
-    caller: Annotated[Caller, Depends(require(Permission.read_self))],
+    caller: Reader,
     session: Session,
     page: PageQuery,
     direction: Annotated[service.Direction, Query(description="`sent` by me or `received` by me")],
@@ -124,7 +121,7 @@ async def list_compliments(
     responses=error_responses(401, 403, 422, 503),
 )
 async def list_colleagues(
-    caller: Annotated[Caller, Depends(require(Permission.list_colleagues))],
+    caller: ColleagueReader,
     session: Session,
     page: PageQuery,
     search: Annotated[

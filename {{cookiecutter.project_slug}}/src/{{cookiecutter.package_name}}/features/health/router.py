@@ -1,7 +1,8 @@
 """`/health` says the process is up; `/health/ready` that it can serve requests."""
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Response
 
+from ...lib.dependencies import AppSettings, Engine, Queue
 from .schemas import Liveness, Readiness
 from .service import OK, check_dependencies
 
@@ -16,14 +17,13 @@ async def liveness() -> Liveness:
 @router.get(
     "/ready",
     response_model=Readiness,
-    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
+    responses={503: {"model": Readiness}},
 )
-async def readiness(request: Request, response: Response) -> Readiness:
-    state = request.app.state
-    checks = await check_dependencies(
-        state.engine, state.queue, state.settings.health_timeout_seconds
-    )
+async def readiness(
+    response: Response, engine: Engine, queue: Queue, settings: AppSettings
+) -> Readiness:
+    checks = await check_dependencies(engine, queue, settings.health_timeout_seconds)
     ready = all(value == OK for value in checks.values())
     if not ready:
-        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        response.status_code = 503
     return Readiness(status="ready" if ready else "unavailable", checks=checks)

@@ -10,12 +10,12 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from arq.connections import ArqRedis
 from sqlalchemy import text
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.errors import DomainRuleError, NotFoundError
+from ...lib.queue import JobQueue, enqueue_once
 from ..users import service as users
 from ..users.models import User
 from .models import Announcement, MailKind, MailMessage, MailStatus
@@ -31,18 +31,17 @@ def drain_job_id(cause: str) -> str:
 
 
 async def wake(
-    queue: ArqRedis, queue_name: str, cause: str, *, defer_by: float | None = None
+    queue: JobQueue, queue_name: str, cause: str, *, defer_by: float | None = None
 ) -> bool:
     """Ask a worker to drain the outbox now (or in `defer_by` seconds); False when Redis
     is down (the rows wait)."""
     try:
-        job = await queue.enqueue_job(
-            JOB_NAME, _job_id=drain_job_id(cause), _queue_name=queue_name, _defer_by=defer_by
+        return await enqueue_once(
+            queue, JOB_NAME, job_id=drain_job_id(cause), queue_name=queue_name, defer_by=defer_by
         )
     except Exception as exc:  # Redis down: the periodic drain sends it later.
         logger.warning("mail queued but the worker not woken (%s): %s", cause, exc)
         return False
-    return job is not None
 
 
 async def queue_invitation(session: AsyncSession, company_id: UUID, user_id: UUID) -> UUID:

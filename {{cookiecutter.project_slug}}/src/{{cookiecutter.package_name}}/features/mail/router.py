@@ -1,19 +1,18 @@
 """Admins send announcements to their company and resend invitations (worker-sent mail)."""
 
-from typing import Annotated
 from uuid import UUID
 
-from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, Request, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Request
 
-from ...lib.config import Settings
-from ...lib.dependencies import get_app_settings, get_queue, get_session
+from ...lib.dependencies import (
+    AppSettings,
+    Queue,
+    Session,
+)
 from ...lib.errors import error_responses
 from ...lib.smtp import sender_domain
 from ...lib.urls import relative_url
-from ..users.dependencies import Caller, require
-from ..users.permissions import Permission
+from ..users.dependencies import Announcer, UserAdmin
 from . import outbox
 from .messages import message_id
 from .models import MailStatus
@@ -27,12 +26,6 @@ from .schemas import (
 )
 
 router = APIRouter(prefix="/admin", tags=["admin: mail"])
-
-Announcer = Annotated[Caller, Depends(require(Permission.send_announcements))]
-UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
-Session = Annotated[AsyncSession, Depends(get_session)]
-Queue = Annotated[ArqRedis, Depends(get_queue)]
-AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 
 @router.get(
@@ -48,7 +41,7 @@ async def preview(caller: Announcer, session: Session) -> Recipients:
 @router.post(
     "/announcements",
     response_model=AnnouncementAccepted,
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="E-mail a message to every active user of the company (in the worker)",
     description=(
         "Queues one e-mail per active user in the same transaction as the announcement "
@@ -105,7 +98,7 @@ async def announcement_status(
 @router.post(
     "/users/{user_id:uuid}/invitation",
     response_model=InvitationQueued,
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="Send a user of the company their invitation e-mail again",
     responses=error_responses(401, 403, 404, 422, 503),
 )

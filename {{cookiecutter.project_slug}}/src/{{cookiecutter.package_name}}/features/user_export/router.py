@@ -3,32 +3,24 @@
 from typing import Annotated
 from uuid import UUID
 
-from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, Path, Request, Response, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Path, Request, Response
 
-from ...lib.config import Settings
-from ...lib.dependencies import get_app_settings, get_queue, get_session
+from ...lib.dependencies import AppSettings, Queue, Session
 from ...lib.errors import error_responses
 from ...lib.urls import Accepted, relative_url
-from ..users.dependencies import Caller, require
-from ..users.permissions import Permission
+from ..users.dependencies import Exporter
 from . import service
 from .schemas import UserExportStatus
 
 router = APIRouter(prefix="/users/exports", tags=["admin"])
 
-ExportAdmin = Annotated[Caller, Depends(require(Permission.export_users))]
-Session = Annotated[AsyncSession, Depends(get_session)]
-Queue = Annotated[ArqRedis, Depends(get_queue)]
-AppSettings = Annotated[Settings, Depends(get_app_settings)]
 ExportId = Annotated[UUID, Path(examples=["3b8f6c1a-0d2e-4f5a-9b7c-6e1d2a3f4b5c"])]
 
 
 @router.post(
     "",
     response_model=Accepted,
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="Export the company's users as CSV (in the worker)",
     description=(
         "Records the export and hands it to the worker; follow it at `status_url`. The "
@@ -38,7 +30,7 @@ ExportId = Annotated[UUID, Path(examples=["3b8f6c1a-0d2e-4f5a-9b7c-6e1d2a3f4b5c"
     responses=error_responses(401, 403, 503),
 )
 async def request_export(
-    caller: ExportAdmin, session: Session, queue: Queue, settings: AppSettings, request: Request
+    caller: Exporter, session: Session, queue: Queue, settings: AppSettings, request: Request
 ) -> Accepted:
     export = await service.request_export(session, caller.company_id, caller.user_id)
     await session.commit()
@@ -56,7 +48,7 @@ async def request_export(
     responses=error_responses(401, 403, 404, 422, 503),
 )
 async def get_export(
-    caller: ExportAdmin, session: Session, export_id: ExportId, request: Request
+    caller: Exporter, session: Session, export_id: ExportId, request: Request
 ) -> UserExportStatus:
     export = await service.get_export(session, caller.company_id, export_id)
     return UserExportStatus.of(
@@ -75,7 +67,7 @@ async def get_export(
         **error_responses(401, 403, 404, 409, 422, 503),
     },
 )
-async def get_export_csv(caller: ExportAdmin, session: Session, export_id: ExportId) -> Response:
+async def get_export_csv(caller: Exporter, session: Session, export_id: ExportId) -> Response:
     content = await service.get_csv(session, caller.company_id, export_id)
     return Response(
         content,

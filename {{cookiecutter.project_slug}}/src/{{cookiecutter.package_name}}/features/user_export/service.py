@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from arq.connections import ArqRedis
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.errors import ConflictError, NotFoundError
+from ...lib.queue import JobQueue, enqueue_once
 from ..users.models import User
 from .models import ExportStatus, UserExport
 
@@ -58,14 +58,20 @@ async def request_export(session: AsyncSession, company_id: UUID, user_id: UUID)
     return export
 
 
-async def enqueue(queue: ArqRedis, queue_name: str, export_id: UUID) -> bool:
-    """Hand the export to a worker; False when Redis refused it (the tidy-up retries)."""
+def job_id_for(export_id: UUID) -> str:
+    return f"user-export:{export_id}"
+
+
+async def enqueue(queue: JobQueue, queue_name: str, export_id: UUID) -> bool:
+    """Hand the export to a worker, once per export; False when it is queued already (or
+    its result is still kept) or Redis refused it: the tidy-up queues it again later."""
     try:
-        job = await queue.enqueue_job(JOB_NAME, str(export_id), _queue_name=queue_name)
+        return await enqueue_once(
+            queue, JOB_NAME, str(export_id), job_id=job_id_for(export_id), queue_name=queue_name
+        )
     except Exception as exc:  # Redis down: the row is kept, the tidy-up queues it.
         logger.warning("user export %s recorded but not enqueued: %s", export_id, exc)
         return False
-    return job is not None
 
 
 async def get_export(session: AsyncSession, company_id: UUID, export_id: UUID) -> UserExport:
@@ -162,7 +168,7 @@ class TidyResult:
 
 
 async def tidy(
-    session: AsyncSession, queue: ArqRedis, queue_name: str, *, retention: timedelta
+    session: AsyncSession, queue: JobQueue, queue_name: str, *, retention: timedelta
 ) -> TidyResult:
     """Delete exports older than `retention`; queue again those pending too long."""
     now = func.now()

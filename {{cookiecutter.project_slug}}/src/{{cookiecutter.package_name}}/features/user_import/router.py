@@ -7,17 +7,15 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ...lib.dependencies import get_session
-from ...lib.errors import AppError, error_responses
+from ...lib.dependencies import AppSettings, Queue, Session, SessionFactory
+from ...lib.errors import error_responses
 from ...lib.pagination import Page, PageQuery
-from ...lib.uploads import PartData, PartEnd, PartStart, multipart_events
+from ...lib.uploads import receive_upload
 from ...lib.urls import relative_url
-from ..users.dependencies import Caller, require
-from ..users.permissions import Permission
+from ..users.dependencies import Importer
 from . import csv_format, service
 from .models import ERRORS_KEPT, CsvImport
 from .schemas import (
@@ -30,8 +28,6 @@ from .schemas import (
 
 router = APIRouter(prefix="/admin/users", tags=["admin: user import"])
 
-Importer = Annotated[Caller, Depends(require(Permission.import_users))]
-Session = Annotated[AsyncSession, Depends(get_session)]
 FILE_FIELD = "file"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -63,7 +59,7 @@ async def template(caller: Importer) -> PlainTextResponse:
 
 @router.post(
     "/imports",
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     response_model=ImportAccepted,
     summary="Upload a CSV of users to import (multipart field 'file'); answers at once",
     responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
@@ -90,58 +86,42 @@ async def upload(
     request: Request,
     caller: Importer,
     session: Session,
+    settings: AppSettings,
+    queue: Queue,
     dry_run: Annotated[bool, Query(description="validate and count, insert nothing")] = False,
     send_invitations: Annotated[
         bool, Query(description="e-mail each created user an invitation (a dry run sends none)")
     ] = True,
 ) -> ImportAccepted:
-    settings = request.app.state.settings
-    limit: int = settings.csv_import_max_bytes
     # Refused before the body is read when the company is at its limit (checked again,
     # under a lock, as the upload is stored).
-    max_active: int = settings.csv_import_max_active_per_company
+    max_active = settings.csv_import_max_active_per_company
     await service.check_capacity(session, caller.company_id, max_active)
     # The body's size and pace are bounded by lib/request_limits.py. No transaction stays
     # open while it streams in: the caller's ends here, the upload's is `finish`.
     await session.commit()
-    sink: service.ImportUpload | None = None
-    field: str | None = None
-    form_value = bytearray()
+
+    def open_file(file_name: str, content_type: str | None) -> service.ImportUpload:
+        service.check_file_type(file_name, content_type)
+        return service.ImportUpload(
+            session,
+            company_id=caller.company_id,
+            requested_by=caller.user_id,
+            file_name=file_name,
+            max_bytes=settings.csv_import_max_bytes,
+            max_active=max_active,
+        )
+
+    received = await receive_upload(request, open_file, file_field=FILE_FIELD)
+    if "dry_run" in received.fields:
+        dry_run = received.fields["dry_run"].strip().lower() in TRUE_WORDS
+    if "send_invitations" in received.fields:
+        send_invitations = received.fields["send_invitations"].strip().lower() in TRUE_WORDS
     try:
-        async for event in multipart_events(request):
-            if isinstance(event, PartStart):
-                field = event.name
-                if field == FILE_FIELD and event.filename is not None:
-                    if sink is not None:
-                        raise AppError("send one file per import", code="too_many_files")
-                    service.check_file_type(event.filename, event.content_type)
-                    sink = service.ImportUpload(
-                        session,
-                        company_id=caller.company_id,
-                        requested_by=caller.user_id,
-                        file_name=event.filename,
-                        max_bytes=limit,
-                        max_active=max_active,
-                    )
-                form_value.clear()
-            elif isinstance(event, PartData):
-                if field == FILE_FIELD and sink is not None:
-                    sink.write(event.data)
-                elif len(form_value) < 100:
-                    form_value += event.data
-            elif isinstance(event, PartEnd) and field == "dry_run":
-                dry_run = form_value.decode("latin-1").strip().lower() in TRUE_WORDS
-            elif isinstance(event, PartEnd) and field == "send_invitations":
-                send_invitations = form_value.decode("latin-1").strip().lower() in TRUE_WORDS
-        if sink is None:
-            raise AppError(
-                f"no file: send it in the multipart field '{FILE_FIELD}'", code="file_missing"
-            )
-        record = await sink.finish(dry_run=dry_run, send_invitations=send_invitations)
+        record = await received.file.finish(dry_run=dry_run, send_invitations=send_invitations)
     finally:
-        if sink is not None:
-            sink.close()
-    await service.enqueue(request.app.state.queue, settings.queue_name, record.id)
+        received.file.close()
+    await service.enqueue(queue, settings.queue_name, record.id)
     return ImportAccepted(
         id=record.id,
         status=record.status,
@@ -223,13 +203,15 @@ async def import_status(
     },
 )
 async def import_errors_csv(
-    import_id: UUID, request: Request, caller: Importer, session: Session
+    import_id: UUID,
+    caller: Importer,
+    session: Session,
+    factory: SessionFactory,
 ) -> StreamingResponse:
     await service.get_import(session, caller.company_id, import_id)
     # Nothing may wait on a slow reader inside a transaction: the request's ends now, and
     # the rows are read one batch per transaction.
     await session.commit()
-    factory = request.app.state.session_factory
 
     async def lines() -> AsyncIterator[str]:
         # Its own session: the request's may be closed once the response starts.

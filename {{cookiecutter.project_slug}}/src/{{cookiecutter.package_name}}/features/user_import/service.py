@@ -11,13 +11,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
 
-from arq.connections import ArqRedis
-from arq.constants import (
-    in_progress_key_prefix,
-    job_key_prefix,
-    result_key_prefix,
-    retry_key_prefix,
-)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select
@@ -25,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.config import Settings
 from ...lib.errors import AppError, NotFoundError
+from ...lib.queue import JobQueue, enqueue_once, release_abandoned
 from . import csv_format
 from .models import (
     CHUNK_BYTES,
@@ -237,16 +231,15 @@ class ImportUpload:
         self._spool.close()
 
 
-async def enqueue(queue: ArqRedis, queue_name: str, import_id: UUID) -> bool:
+async def enqueue(queue: JobQueue, queue_name: str, import_id: UUID) -> bool:
     """Hand the import to a worker; False when it is already queued (or Redis is down)."""
     try:
-        job = await queue.enqueue_job(
-            JOB_NAME, str(import_id), _job_id=job_id_for(import_id), _queue_name=queue_name
+        return await enqueue_once(
+            queue, JOB_NAME, str(import_id), job_id=job_id_for(import_id), queue_name=queue_name
         )
     except Exception as exc:  # Redis down: the reconciler enqueues it later.
         logger.warning("import %s recorded but not enqueued: %s", import_id, exc)
         return False
-    return job is not None
 
 
 async def get_import(session: AsyncSession, company_id: UUID, import_id: UUID) -> CsvImport:
@@ -337,28 +330,22 @@ _STUCK = text(
 )
 
 
-async def reconcile(session: AsyncSession, queue: ArqRedis, queue_name: str) -> ReconcileResult:
+async def reconcile(session: AsyncSession, queue: JobQueue, queue_name: str) -> ReconcileResult:
     """Re-enqueue imports that no worker is processing: pending, or abandoned mid-way.
 
     An import is abandoned when it says `processing` but no worker holds its advisory
     lock (the worker died; Postgres released the lock with its connection). Its arq job
     may still sit in the queue marked in progress by the dead worker until arq's own
     timeout: that mark is cleared so a live worker takes it now. The deterministic job
-    id keeps a queued import from being queued twice.
+    id keeps a queued import from being queued twice. Its read ends (rolled back) before
+    Redis is touched.
     """
     rows = (await session.execute(_STUCK, {"namespace": IMPORT_LOCK_NAMESPACE})).all()
     await session.rollback()
     enqueued = 0
     for import_id, _status in rows:
-        job_id = job_id_for(import_id)
-        await queue.delete(in_progress_key_prefix + job_id)
-        if await queue.zscore(queue_name, job_id) is not None:
-            continue
-        # Not queued: whatever is left of an earlier job (a result, a stray job key) would
-        # make enqueue_job refuse the id.
-        await queue.delete(
-            job_key_prefix + job_id, result_key_prefix + job_id, retry_key_prefix + job_id
-        )
+        if await release_abandoned(queue, job_id_for(import_id), queue_name):
+            continue  # still queued: a live worker takes it now
         if await enqueue(queue, queue_name, import_id):
             enqueued += 1
     if rows:
@@ -388,7 +375,8 @@ _DELETE_FILES = text("""
 
 
 async def purge_files(session: AsyncSession, retention_hours: int) -> PurgeResult:
-    """Fail imports left unfinished for `retention_hours` and delete finished ones' files."""
+    """Fail imports left unfinished for `retention_hours` and delete finished ones' files,
+    in one transaction of its own."""
     reason = f"not processed within {retention_hours} hours: the file was deleted, upload it again"
     params = {"reason": reason, "hours": retention_hours, "namespace": IMPORT_LOCK_NAMESPACE}
     async with session.begin():

@@ -7,7 +7,9 @@ On a subject's first sign-in the token's verified email links it to its user
     async def me(caller: CurrentCaller) -> ...
 
     @router.post("/users")
-    async def create(caller: Annotated[Caller, Depends(require(Permission.manage_users))]): ...
+    async def create(caller: UserAdmin): ...
+
+Each permission a route asks for has its alias here, next to `require`.
 
 The company always comes from the caller's user row, never from the request.
 """
@@ -18,11 +20,9 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ...lib.auth import Claims, forbidden, token_claims, unauthorized
-from ...lib.config import Settings
-from ...lib.dependencies import get_app_settings, get_session
+from ...lib.dependencies import AppSettings, Session
 from ..companies.models import CompanySnapshot
 from . import service
 from .models import Role, UserSnapshot
@@ -52,8 +52,8 @@ class Caller:
 
 async def current_caller(
     claims: Annotated[Claims, Depends(token_claims)],
-    session: Annotated[AsyncSession, Depends(get_session)],
-    settings: Annotated[Settings, Depends(get_app_settings)],
+    session: Session,
+    settings: AppSettings,
 ) -> Caller:
     """401 unless the token's subject is (or, on first sign-in, becomes) an active user."""
     email = claims.get(settings.auth_email_claim)
@@ -83,3 +83,23 @@ def require(permission: Permission) -> Callable[[Caller], Awaitable[Caller]]:
         return caller
 
     return dependency
+
+
+# The caller, when their role allows what the route does.
+Reader = Annotated[Caller, Depends(require(Permission.read_self))]
+{%- if cookiecutter.examples == "kudos" %}
+Sender = Annotated[Caller, Depends(require(Permission.send_compliments))]
+ColleagueReader = Annotated[Caller, Depends(require(Permission.list_colleagues))]
+{%- endif %}
+UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
+{%- if cookiecutter.examples == "kudos" %}
+Importer = Annotated[Caller, Depends(require(Permission.import_users))]
+{%- else %}
+Exporter = Annotated[Caller, Depends(require(Permission.export_users))]
+{%- endif %}
+CompanyAdmin = Annotated[Caller, Depends(require(Permission.manage_company))]
+DomainOwner = Annotated[Caller, Depends(require(Permission.manage_domains))]
+{%- if cookiecutter.examples == "kudos" %}
+ResetAdmin = Annotated[Caller, Depends(require(Permission.reset_balances))]
+Announcer = Annotated[Caller, Depends(require(Permission.send_announcements))]
+{%- endif %}

@@ -1,6 +1,6 @@
 """The signed-in user's own endpoints."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter
 
 from ...lib.errors import ErrorEnvelope, error_responses
 from .dependencies import CurrentCaller
@@ -16,7 +16,7 @@ router = APIRouter(tags=["users"])
     response_model=Me,
     summary="The signed-in user",
     responses={
-        status.HTTP_401_UNAUTHORIZED: {
+        401: {
             "model": ErrorEnvelope,
             "description": "No token, an invalid one, or no active user behind it",
             "content": {"application/json": {"example": ERROR_EXAMPLE}},

@@ -15,17 +15,13 @@ run after midnight is that new week's reset, which the Monday cron then skips.
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import StrEnum
-from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
-from arq.connections import ArqRedis
-from arq.constants import result_key_prefix
-from arq.jobs import Job, JobResult, JobStatus
 from redis.exceptions import RedisError
 
 from ...lib.errors import AppError, NotFoundError
+from ...lib.queue import JobQueue, JobState, clear_result, enqueue_once, job_info
 from .service import period_start_for
 
 JOB_FUNCTION = "weekly_reset"
@@ -37,15 +33,8 @@ class JobNotFoundError(NotFoundError):
 
 
 class QueueUnavailableError(AppError):
-    status_code = HTTPStatus.SERVICE_UNAVAILABLE
+    status_code = 503
     code = "queue_unavailable"
-
-
-class JobState(StrEnum):
-    queued = "queued"
-    in_progress = "in_progress"
-    complete = "complete"
-    not_found = "not_found"
 
 
 @dataclass(frozen=True)
@@ -90,7 +79,7 @@ def _queue_unavailable(exc: Exception) -> QueueUnavailableError:
 
 
 async def request_weekly_reset(
-    queue: ArqRedis, company_id: UUID, *, now: datetime | None = None
+    queue: JobQueue, company_id: UUID, *, now: datetime | None = None
 ) -> ResetRequest:
     """Enqueue the weekly reset of one company, once per period.
 
@@ -101,19 +90,19 @@ async def request_weekly_reset(
     period_start = period_start_for(now or datetime.now(UTC))
     job_id = reset_job_id(company_id, period_start)
     try:
-        job = await queue.enqueue_job(JOB_FUNCTION, str(company_id), _job_id=job_id)
-        if job is None:
-            previous = await Job(job_id, queue, _queue_name=queue.default_queue_name).result_info()
-            if previous is not None and not previous.success:
-                await queue.delete(result_key_prefix + job_id)
-                # None again when a concurrent request re-enqueued it first: same job.
-                job = await queue.enqueue_job(JOB_FUNCTION, str(company_id), _job_id=job_id)
+        enqueued = await enqueue_once(queue, JOB_FUNCTION, str(company_id), job_id=job_id)
+        if not enqueued:
+            previous = await job_info(queue, job_id)
+            if previous.state is JobState.complete and not previous.success:
+                await clear_result(queue, job_id)
+                # False again when a concurrent request re-enqueued it first: same job.
+                enqueued = await enqueue_once(queue, JOB_FUNCTION, str(company_id), job_id=job_id)
     except (RedisError, OSError) as exc:
         raise _queue_unavailable(exc) from exc
-    return ResetRequest(job_id=job_id, period_start=period_start, already_enqueued=job is None)
+    return ResetRequest(job_id=job_id, period_start=period_start, already_enqueued=not enqueued)
 
 
-async def get_reset_job(queue: ArqRedis, company_id: UUID, job_id: str) -> ResetJob:
+async def get_reset_job(queue: JobQueue, company_id: UUID, job_id: str) -> ResetJob:
     """The state of a reset job of this company; any other id is not found (404).
 
     A well-formed id of this company that Redis no longer holds (results are kept for
@@ -121,28 +110,21 @@ async def get_reset_job(queue: ArqRedis, company_id: UUID, job_id: str) -> Reset
     """
     if _company_of(job_id) != company_id:
         raise JobNotFoundError("no such job in your company")
-    job = Job(job_id, queue, _queue_name=queue.default_queue_name)
     try:
-        job_status = await job.status()
-        # `info` reads the result, then the job: a job finishing in between (which
-        # deletes the job and writes the result at once) is found on a second look.
-        info = await job.info() or await job.result_info()
+        info = await job_info(queue, job_id)
     except (RedisError, OSError) as exc:
         raise _queue_unavailable(exc) from exc
-    if info is None:
+    if info.state is JobState.not_found:
         return ResetJob(job_id=job_id, state=JobState.not_found)
     # The id says whose job it is; the job's own arguments must agree.
     if info.function != JOB_FUNCTION or list(info.args) != [str(company_id)]:
         raise JobNotFoundError("no such job in your company")
-    if isinstance(info, JobResult):
-        return ResetJob(
-            job_id=job_id,
-            state=JobState.complete,
-            enqueued_at=info.enqueue_time,
-            started_at=info.start_time,
-            finished_at=info.finish_time,
-            success=info.success,
-            summary=info.result if info.success and isinstance(info.result, dict) else None,
-        )
-    state = JobState.in_progress if job_status == JobStatus.in_progress else JobState.queued
-    return ResetJob(job_id=job_id, state=state, enqueued_at=info.enqueue_time)
+    return ResetJob(
+        job_id=job_id,
+        state=info.state,
+        enqueued_at=info.enqueued_at,
+        started_at=info.started_at,
+        finished_at=info.finished_at,
+        success=info.success,
+        summary=info.result if info.success and isinstance(info.result, dict) else None,
+    )

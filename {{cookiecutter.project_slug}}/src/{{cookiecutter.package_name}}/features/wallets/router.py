@@ -7,21 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ...lib.dependencies import get_session
+from ...lib.dependencies import Session
 from ...lib.errors import error_responses
 from ...lib.pagination import Page, PageQuery
-from ..users.dependencies import Caller, require
-from ..users.permissions import Permission
+from ..users.dependencies import Reader
 from . import service
 from .models import BalanceType, TransactionKind
 from .schemas import Transaction, WalletBalances
 
 router = APIRouter(prefix="/me/wallet", tags=["wallets"])
-
-Reader = Annotated[Caller, Depends(require(Permission.read_self))]
-Session = Annotated[AsyncSession, Depends(get_session)]
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -1,4 +1,8 @@
-"""Wallet rules. Functions take a session and plain values; they know nothing of HTTP."""
+"""Wallet rules. Functions take a session and plain values; they know nothing of HTTP.
+
+Reads join the caller's transaction; the resets own theirs (short batches, retried), so
+they are called with none open.
+"""
 
 import asyncio
 import logging
@@ -240,7 +244,8 @@ async def catch_up_weekly_reset(
 ) -> ResetSummary:
     """Finish this period's resets that a run claimed before `claimed_before` and left
     incomplete (it died, or gave up on a company). Claims nothing: a period nobody
-    started waits for the scheduled run."""
+    started waits for the scheduled run. Commits its own batches, as
+    `reset_weekly_balances` does."""
     period_start = period_start_for(now or datetime.now(UTC))
     return await _reset(
         session,

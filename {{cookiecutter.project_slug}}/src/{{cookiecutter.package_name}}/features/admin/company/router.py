@@ -2,15 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
-from sqlmodel.ext.asyncio.session import AsyncSession
+from fastapi import APIRouter, Path, Response
 
-from ....lib.dependencies import get_session
+from ....lib.dependencies import Session
 from ....lib.errors import error_responses
 from ...companies import service
 from ...companies.domains import DOMAIN_MAX_LENGTH
-from ...users.dependencies import Caller, require
-from ...users.permissions import Permission
+from ...users.dependencies import CompanyAdmin, DomainOwner
 {%- if cookiecutter.examples == "kudos" %}
 from .schemas import CompanyDomainOut, CompanySettings, NewDomain, WeeklyAllowance
 {%- else %}
@@ -19,9 +17,6 @@ from .schemas import CompanyDomainOut, CompanySettings, NewDomain
 
 router = APIRouter(prefix="/company", tags=["admin"])
 
-CompanyAdmin = Annotated[Caller, Depends(require(Permission.manage_company))]
-DomainOwner = Annotated[Caller, Depends(require(Permission.manage_domains))]
-Session = Annotated[AsyncSession, Depends(get_session)]
 DomainName = Annotated[str, Path(max_length=DOMAIN_MAX_LENGTH, examples=["acme-labs.example"])]
 
 
@@ -75,7 +70,7 @@ async def list_domains(caller: DomainOwner, session: Session) -> list[CompanyDom
 @router.post(
     "/domains",
     response_model=CompanyDomainOut,
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Add an email domain to the company",
     description=(
         "Users can then be added (and sign in) with addresses at it. A domain belongs to "
@@ -93,7 +88,7 @@ async def add_domain(caller: DomainOwner, session: Session, body: NewDomain) -> 
 
 @router.delete(
     "/domains/{domain}",
-    status_code=status.HTTP_204_NO_CONTENT,
+    status_code=204,
     response_class=Response,
     summary="Remove an email domain from the company",
     description=(
@@ -107,4 +102,4 @@ async def add_domain(caller: DomainOwner, session: Session, body: NewDomain) -> 
 async def remove_domain(caller: DomainOwner, session: Session, domain: DomainName) -> Response:
     await service.remove_domain(session, caller.company, domain)
     await session.commit()
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(status_code=204)

@@ -2,27 +2,22 @@
 
 from typing import Annotated
 
-from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Path, Request
 
-from ....lib.dependencies import get_queue
+from ....lib.dependencies import Queue
 from ....lib.errors import error_responses
 from ....lib.urls import relative_url
-from ...users.dependencies import Caller, require
-from ...users.permissions import Permission
+from ...users.dependencies import ResetAdmin
 from ...wallets import reset_requests
 from .schemas import JobStatus, ResetAccepted, ResetSummary
 
 router = APIRouter(tags=["admin"])
 
-ResetAdmin = Annotated[Caller, Depends(require(Permission.reset_balances))]
-Queue = Annotated[ArqRedis, Depends(get_queue)]
-
 
 @router.post(
     "/weekly-reset",
     response_model=ResetAccepted,
-    status_code=status.HTTP_202_ACCEPTED,
+    status_code=202,
     summary="Reset the company's weekly balances now (in the worker)",
     description=(
         "Hands the weekly reset of the caller's company to the worker and answers at "

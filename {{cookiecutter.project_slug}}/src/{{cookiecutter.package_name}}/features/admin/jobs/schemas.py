@@ -3,8 +3,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ....lib.queue import JobState
 from ....lib.urls import Accepted
-from ...wallets.reset_requests import JobState
 
 JOB_ID_EXAMPLE = "weekly-reset:0b6c3d1e-2f4a-4b5c-8d9e-0a1b2c3d4e5f:2025-03-03"
 

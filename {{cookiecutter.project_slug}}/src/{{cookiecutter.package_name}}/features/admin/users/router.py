@@ -2,20 +2,19 @@
 
 from typing import Annotated
 from uuid import UUID
+
+from fastapi import APIRouter, Path, Query
+
 {%- if cookiecutter.examples == "kudos" %}
 
-from arq.connections import ArqRedis
-from fastapi import APIRouter, Depends, Path, Query, status
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from ....lib.config import Settings
-from ....lib.dependencies import get_app_settings, get_queue, get_session
+from ....lib.dependencies import (
+    AppSettings,
+    Queue,
+    Session,
+)
 {%- else %}
 
-from fastapi import APIRouter, Depends, Path, Query, status
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from ....lib.dependencies import get_session
+from ....lib.dependencies import Session
 {%- endif %}
 from ....lib.errors import error_responses
 from ....lib.pagination import Page, PageQuery
@@ -24,19 +23,12 @@ from ....lib.text import PLAIN_TEXT_PATTERN
 from ...mail import outbox
 {%- endif %}
 from ...users import service
-from ...users.dependencies import Caller, require
+from ...users.dependencies import UserAdmin
 from ...users.models import Role
-from ...users.permissions import Permission
 from .schemas import USER_ID_EXAMPLE, AdminUser, NewUser
 
 router = APIRouter(prefix="/users", tags=["admin"])
 
-UserAdmin = Annotated[Caller, Depends(require(Permission.manage_users))]
-Session = Annotated[AsyncSession, Depends(get_session)]
-{%- if cookiecutter.examples == "kudos" %}
-Queue = Annotated[ArqRedis, Depends(get_queue)]
-AppSettings = Annotated[Settings, Depends(get_app_settings)]
-{%- endif %}
 UserId = Annotated[UUID, Path(examples=[USER_ID_EXAMPLE])]
 
 
@@ -77,7 +69,7 @@ async def list_users(
 @router.post(
     "",
     response_model=AdminUser,
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     summary="Add a user to the company",
 {%- if cookiecutter.examples == "kudos" %}
     description=(
