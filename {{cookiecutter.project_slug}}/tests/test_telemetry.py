@@ -1,25 +1,18 @@
 """Traces, metrics and trace ids in the logs, from the real processes to a real OTLP receiver."""
-{%- if cookiecutter.examples == "kudos" %}
 
-import re
+{% if cookiecutter.examples == "none" %}import asyncio
+{% endif %}import re
 import subprocess
-{%- else %}
-
-import subprocess
-{%- endif %}
 import sys
-from pathlib import Path
+{% if cookiecutter.examples == "none" %}import time
+{% endif %}from pathlib import Path
 
 import httpx
 
 from {{ cookiecutter.package_name }}.lib.telemetry import SCOPE
 
 from . import factories as f
-{%- if cookiecutter.examples == "kudos" %}
 from .api_process import free_port, running_api
-{%- else %}
-from .api_process import running_api
-{%- endif %}
 from .conftest import CRON as CRON_MODULE
 from .conftest import WORKER as WORKER_SETTINGS
 {%- if cookiecutter.examples == "kudos" %}
@@ -27,7 +20,7 @@ from .conftest import StartWorker, run_module
 from .csv_helpers import IMPORTS, finished, people, upload
 from .csv_helpers import wait_for as wait_for_import
 {%- else %}
-from .conftest import run_module
+from .conftest import StartWorker, run_module
 {%- endif %}
 from .factories import Db, admin
 from .receivers import OtlpReceiver, Span, wait_for
@@ -35,6 +28,9 @@ from .tokens import Bearer
 
 SERVER, CONSUMER = 2, 5  # OTLP's SpanKind numbers
 API, WORKER, CRON = (f"{SCOPE}-{process}" for process in ("api", "worker", "cron"))
+{%- if cookiecutter.examples == "none" %}
+EXPORTS = "/admin/users/exports"
+{%- endif %}
 
 
 def otel_env(receiver: OtlpReceiver) -> dict[str, str]:
@@ -149,6 +145,108 @@ async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
 
     # Every line about the job, arq's own included, carries the job's trace and span ids.
     job_lines = [line for line in worker_log.splitlines() if "job_id=csv-import:" in line]
+    assert job_lines, worker_log
+    assert all(f"trace_id={job.trace_id}" in line for line in job_lines), job_lines
+    assert any(re.search(r"span_id=[0-9a-f]{16}", line) for line in job_lines)
+{%- else %}
+
+
+async def test_one_trace_holds_the_export_request_its_job_and_its_sql(
+    db: Db,
+    bearer: Bearer,
+    process_env: dict[str, str],
+    start_worker: StartWorker,
+    tmp_path: Path,
+) -> None:
+    acme = f.company(db, "Acme")
+    headers = bearer(admin(db, acme, "boss@acme.example"))
+    with OtlpReceiver() as otlp:
+        worker = start_worker(**otel_env(otlp))
+        metrics_port = free_port()
+        with running_api(
+            process_env,
+            tmp_path / "api.log",
+            **otel_env(otlp),
+            METRICS_PORT=str(metrics_port),
+            METRICS_HOST="127.0.0.1",
+        ) as api:
+            async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+                response = await client.post(EXPORTS, headers=headers)
+                assert response.status_code == 202, response.text
+                status_url = response.json()["status_url"]
+
+                async def done() -> bool:
+                    status = await client.get(status_url, headers=headers)
+                    return bool(status.json()["status"] == "done")
+
+                deadline = time.monotonic() + 30
+                while not await done():
+                    assert time.monotonic() < deadline, "the export did not finish in 30 s"
+                    await asyncio.sleep(0.05)
+
+            def the_trace() -> tuple[Span, Span, list[Span]] | None:
+                spans = otlp.spans()
+                request = next(
+                    (
+                        s
+                        for s in spans
+                        if s.service == API
+                        and s.kind == SERVER
+                        and s.attributes.get("http.route") == EXPORTS
+                    ),
+                    None,
+                )
+                if request is None:
+                    return None
+                trace = [s for s in spans if s.trace_id == request.trace_id]
+                job = next((s for s in trace if s.name == "export_users"), None)
+                sql = [s for s in trace if s.attributes.get("db.system") == "postgresql"]
+                if job is None or not any(s.service == WORKER for s in sql):
+                    return None
+                return request, job, trace
+
+            request, job, trace = wait_for(the_trace, "the export's trace")
+
+            # The job is the child of a span of the request (the enqueue's Redis call's
+            # parent), on the worker, and its SQL statements are its children.
+            api_spans = {s.span_id for s in trace if s.service == API}
+            assert job.service == WORKER
+            assert job.kind == CONSUMER
+            assert job.parent_id in api_spans
+            assert job.attributes["job.outcome"] == "success"
+            worker_sql = [s for s in trace if s.service == WORKER and "db.system" in s.attributes]
+            assert {s.parent_id for s in worker_sql} == {job.span_id}
+            assert any("user_exports" in s.attributes["db.statement"] for s in worker_sql)
+            # The request's own SQL (recording the export) and the enqueue (Redis) are there.
+            assert any(
+                s.service == API
+                and "INSERT INTO user_exports" in s.attributes.get("db.statement", "")
+                for s in trace
+            )
+            assert any(s.attributes.get("db.system") == "redis" for s in trace)
+            assert request.attributes["request.id"] == response.headers["x-request-id"]
+
+            names = wait_for(
+                lambda: (
+                    (n := otlp.metric_names())
+                    and {"http.server.request.duration", "queue.depth", "queue.oldest_job_age"}
+                    <= n.get(API, set())
+                    and {"job.duration"} <= n.get(WORKER, set())
+                    and n
+                ),
+                "the api's and the worker's metrics",
+            )
+            assert names
+            # The optional Prometheus endpoint serves the same metrics.
+            async with httpx.AsyncClient(timeout=10) as client:
+                scraped = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+            assert "http_server_request_duration_seconds_bucket" in scraped
+            assert "queue_depth" in scraped
+        worker.terminate()
+        worker_log, _ = worker.communicate(timeout=30)
+
+    # Every line about the job, arq's own included, carries the job's trace and span ids.
+    job_lines = [line for line in worker_log.splitlines() if "job_id=user-export:" in line]
     assert job_lines, worker_log
     assert all(f"trace_id={job.trace_id}" in line for line in job_lines), job_lines
     assert any(re.search(r"span_id=[0-9a-f]{16}", line) for line in job_lines)
