@@ -38,7 +38,7 @@ def renders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The starter's cookiecutter render, installed once for the run (`uv sync --frozen`)."""
     return installed_once(tmp_path_factory, NAME, STARTER_ANSWERS)
 
@@ -97,36 +97,41 @@ def test_the_starter_keeps_the_architecture(renders: tuple[Path, Path]) -> None:
     assert not (project / "bench").exists()
 
 
-def test_the_lock_is_consistent(project: Path) -> None:
-    done = run(["uv", "lock", "--check"], cwd=project, env=clean_env())
+@pytest.mark.slow
+def test_the_lock_is_consistent(installed: Path) -> None:
+    done = run(["uv", "lock", "--check"], cwd=installed, env=clean_env())
     assert done.returncode == 0, done.stderr
 
 
-def test_ruff_check_and_format(project: Path) -> None:
-    code, output = uv_run(project, "ruff", "check", ".")
+@pytest.mark.slow
+def test_ruff_check_and_format(installed: Path) -> None:
+    code, output = uv_run(installed, "ruff", "check", ".")
     assert code == 0, output
-    code, output = uv_run(project, "ruff", "format", "--check", ".")
+    code, output = uv_run(installed, "ruff", "format", "--check", ".")
     assert code == 0, output
 
 
-def test_mypy_strict(project: Path) -> None:
-    code, output = uv_run(project, "mypy")
+@pytest.mark.slow
+def test_mypy_strict(installed: Path) -> None:
+    code, output = uv_run(installed, "mypy")
     assert code == 0, output
     assert "Success: no issues found" in output
 
 
-def test_migrations_apply_and_match_the_models(project: Path, database: str) -> None:
-    code, output = uv_run(project, "alembic", "upgrade", "head", DATABASE_URL=database)
+@pytest.mark.slow
+def test_migrations_apply_and_match_the_models(installed: Path, database: str) -> None:
+    code, output = uv_run(installed, "alembic", "upgrade", "head", DATABASE_URL=database)
     assert code == 0, output
     assert "0001, companies and users" in output
-    code, output = uv_run(project, "alembic", "check", DATABASE_URL=database)
+    code, output = uv_run(installed, "alembic", "check", DATABASE_URL=database)
     assert code == 0, output
     assert "No new upgrade operations detected" in output
 
 
-def test_the_starters_test_suite_passes(project: Path) -> None:
+@pytest.mark.slow
+def test_the_starters_test_suite_passes(installed: Path) -> None:
     args = ("pytest", "-q", "-p", "no:cacheprovider")
-    code, output = uv_run(project, *args, timeout=SUITE_TIMEOUT_SECONDS)
+    code, output = uv_run(installed, *args, timeout=SUITE_TIMEOUT_SECONDS)
     assert code == 0, output
     summary = output.strip().splitlines()[-1]
     assert " passed" in summary
