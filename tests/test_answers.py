@@ -260,7 +260,7 @@ def test_reserved_names_cover_the_locked_packages() -> None:
     """Every package in the generated project's uv.lock (runtime and dev): its name as a
     slug, its modules as a package name."""
     lock = tomllib.loads(
-        (TEMPLATE / "{{cookiecutter.project_slug}}" / "uv.lock").read_text(encoding="utf-8")
+        (TEMPLATE / "templates" / "locks" / "kudos.uv.lock").read_text(encoding="utf-8")
     )
     locked = {
         normalize(package["name"])
@@ -281,7 +281,7 @@ def test_locked_modules_match_the_installed_distributions() -> None:
     """Where the template's own environment has a locked package at the locked version, the
     modules the standard library sees in it are the ones the file lists."""
     lock = tomllib.loads(
-        (TEMPLATE / "{{cookiecutter.project_slug}}" / "uv.lock").read_text(encoding="utf-8")
+        (TEMPLATE / "templates" / "locks" / "kudos.uv.lock").read_text(encoding="utf-8")
     )
     versions = {normalize(package["name"]): package.get("version") for package in lock["package"]}
     installed = {normalize(dist.metadata["Name"]): dist.version for dist in distributions()}

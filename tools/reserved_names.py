@@ -28,7 +28,7 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PROJECT = TEMPLATE / "{{cookiecutter.project_slug}}"
-LOCK = PROJECT / "uv.lock"
+LOCK = TEMPLATE / "templates" / "locks" / "kudos.uv.lock"
 OUTPUT = TEMPLATE / "hooks" / "reserved_names.json"
 PYTHONS = ("3.11", "3.12", "3.13")
 DEFAULT_SLUG = "kudos"
