@@ -34,12 +34,9 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
 }
 
 # The clean starter (examples=none), with a name of its own so that a leftover "kudos"
-# shows. Rendered, installed and checked by tests/test_starter.py, once per run.
-STARTER_ANSWERS: dict[str, str] = {
-    "project_name": "Tenant Desk",
-    "description": "Companies, their people and an admin API: API, worker and cron.",
-    "examples": "none",
-}
+# shows, and the default description, which must not name the domain either. Rendered,
+# installed and checked by tests/test_starter.py, once per run.
+STARTER_ANSWERS: dict[str, str] = {"project_name": "Tenant Desk", "examples": "none"}
 
 # The options of the choice questions: copier.yml's menus, the hook's check.
 CHOICES: dict[str, list[str]] = json.loads((TEMPLATE / "hooks" / "choices.json").read_text())
