@@ -36,10 +36,10 @@ PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
 HOWTOS = ["howto/add-a-feature.md", "howto/add-a-worker-job.md", "howto/add-a-cron-job.md"]
 # The how-tos followed on each variant: the full project (the default answers) and the
 # starter (test_starter's answers, installed under the same name), with its package.
-# The worker and cron how-tos build on the example domain's wallets: full project only.
+# The cron how-to builds on the example domain's wallets: full project only.
 HOWTO_VARIANTS: dict[str, tuple[str, list[str]]] = {
     "default": (PACKAGE, HOWTOS),
-    "starter": ("tenant_desk", ["howto/add-a-feature.md"]),
+    "starter": ("tenant_desk", ["howto/add-a-feature.md", "howto/add-a-worker-job.md"]),
 }
 
 FENCE = re.compile(
