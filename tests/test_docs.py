@@ -34,13 +34,9 @@ DOCS = TEMPLATE / "docs"
 PACKAGE = "kudos"
 PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
 HOWTOS = ["howto/add-a-feature.md", "howto/add-a-worker-job.md", "howto/add-a-cron-job.md"]
-# The how-tos followed on each variant: the full project (the default answers) and the
-# starter (test_starter's answers, installed under the same name), with its package.
-# The cron how-to builds on the example domain's wallets: full project only.
-HOWTO_VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "default": (PACKAGE, HOWTOS),
-    "starter": ("tenant_desk", ["howto/add-a-feature.md", "howto/add-a-worker-job.md"]),
-}
+# The variants the how-tos are followed on, with their package: the full project (the
+# default answers) and the starter (test_starter's answers, rendered under the same name).
+VARIANTS = {"default": PACKAGE, "starter": "tenant_desk"}
 
 FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
@@ -365,14 +361,14 @@ def installed(
     rendered, _ = rendered_once(tmp_path_factory, variant, answers)
     project = editable_copy(rendered, tmp_path_factory.mktemp(f"docs-howtos-{variant}"))
     with story.fresh_database(POSTGRES, prefix="template_howto") as database_url:
-        yield project, database_url, HOWTO_VARIANTS[variant][0]
+        yield project, database_url, VARIANTS[variant]
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     ("installed", "page"),
-    [(variant, page) for variant, (_, pages) in HOWTO_VARIANTS.items() for page in pages],
+    [(variant, page) for variant in VARIANTS for page in HOWTOS],
     indirect=["installed"],
 )
 def test_howto_followed_literally(installed: tuple[Path, str, str], page: str) -> None:
@@ -394,5 +390,5 @@ def test_howto_followed_literally(installed: tuple[Path, str, str], page: str) -
         assert 'op.create_table(\n        "department_descriptions"' in migration.read_text()
     if page == "howto/add-a-cron-job.md":
         graph = evaluate(project / ".railway" / "railway.py")
-        audit = services(graph)["cron-ledger-audit"]
+        audit = services(graph)["cron-access-audit"]
         assert audit["deploy"]["cronSchedule"] == "30 2 * * *"
