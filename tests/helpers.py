@@ -40,6 +40,21 @@ STARTER_ANSWERS: dict[str, str] = {
     "description": "Companies, their people and an admin API: API, worker and cron.",
     "examples": "none",
 }
+STARTER = "starter"
+# Every project the template's tests install or deploy: the example project's answer sets
+# and the starter, by name (harness.rendered_once renders each once per run).
+PROJECT_SETS: dict[str, dict[str, str]] = {**ANSWER_SETS, STARTER: STARTER_ANSWERS}
+
+
+def cron_of(name: str) -> tuple[str, str]:
+    """A project set's cron: its compose and Railway service, and its script module (the
+    example project's weekly reset, the starter's dormant-users run)."""
+    return (
+        ("cron", "deactivate_dormant_users")
+        if name == STARTER
+        else ("cron-weekly", "run_weekly_reset")
+    )
+
 
 # The options of the choice questions: copier.yml's menus, the hook's check.
 CHOICES: dict[str, list[str]] = json.loads((TEMPLATE / "hooks" / "choices.json").read_text())
