@@ -5,7 +5,8 @@
   backticks (and in `sh`/`console` blocks) exists in a project rendered with the default
   answers (`<pkg>` is its package name; other `<placeholders>` match any name). Paths
   and modules a how-to creates are accepted in that how-to only.
-- Each how-to is followed literally on a rendered, installed project: blocks with a
+- Each how-to is followed literally on a rendered, installed project, the default one and
+  the starter (`examples=none`), each with its own package name: blocks with a
   `title="path"` are written (whole files) or applied (`diff` blocks: ` `/`-` lines are
   the text replaced, ` `/`+` lines its replacement, found exactly once), and every `sh`
   block is run from the project folder, with DATABASE_URL on a database created empty
