@@ -7,7 +7,7 @@ import pytest
 from tools import story
 
 from .harness import installed_once, remove_images, rendered_once
-from .helpers import ANSWER_SETS, POSTGRES
+from .helpers import ANSWER_SETS, POSTGRES, PROJECT_SETS
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +17,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
     Rendered once for the whole run (all workers), and only read: copy one to change it.
     """
     return {name: rendered_once(tmp_path_factory, name) for name in ANSWER_SETS}
+
+
+@pytest.fixture(scope="session")
+def all_rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    """`rendered`, and the starter too: every project set in helpers.PROJECT_SETS (the
+    starter's render is the one tests/test_starter.py uses)."""
+    return {name: rendered_once(tmp_path_factory, name) for name in PROJECT_SETS}
 
 
 @pytest.fixture(scope="session")

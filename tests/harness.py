@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ANSWER_SETS, clean_env, render_cookiecutter, render_copier, run
+from .helpers import PROJECT_SETS, clean_env, render_cookiecutter, render_copier, run
 
 # Image references built in this run, one a line, removed by the controller at the end.
 IMAGES_FILE = "images-built.txt"
@@ -62,7 +62,7 @@ def rendered_once(
 ) -> tuple[Path, Path]:
     """The answer set `name` (or `answers`, named `name`) rendered by both tools:
     (cookiecutter's project, copier's)."""
-    chosen = ANSWER_SETS[name] if answers is None else answers
+    chosen = PROJECT_SETS[name] if answers is None else answers
 
     def make(folder: Path) -> None:
         (folder / "cc").mkdir()

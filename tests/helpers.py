@@ -37,6 +37,21 @@ ANSWER_SETS: dict[str, dict[str, str]] = {
 # shows, and the default description, which must not name the domain either. Rendered,
 # installed and checked by tests/test_starter.py, once per run.
 STARTER_ANSWERS: dict[str, str] = {"project_name": "Tenant Desk", "examples": "none"}
+STARTER = "starter"
+# Every project the template's tests install or deploy: the example project's answer sets
+# and the starter, by name (harness.rendered_once renders each once per run).
+PROJECT_SETS: dict[str, dict[str, str]] = {**ANSWER_SETS, STARTER: STARTER_ANSWERS}
+
+
+def cron_of(name: str) -> tuple[str, str]:
+    """A project set's cron: its compose and Railway service, and its script module (the
+    example project's weekly reset, the starter's dormant-users run)."""
+    return (
+        ("cron", "deactivate_dormant_users")
+        if name == STARTER
+        else ("cron-weekly", "run_weekly_reset")
+    )
+
 
 # The options of the choice questions: copier.yml's menus, the hook's check.
 CHOICES: dict[str, list[str]] = json.loads((TEMPLATE / "hooks" / "choices.json").read_text())

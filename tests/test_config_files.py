@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import ANSWER_SETS, TOOLS, check_jsonschema, clean_env, run
+from .helpers import PROJECT_SETS, TOOLS, check_jsonschema, clean_env, cron_of, run
 from .start_commands import SOURCES, Requirements
 
 PROBE = Path(__file__).with_name("venv_probe.py")
@@ -21,13 +21,16 @@ WORKFLOW = Path(".github") / "workflows" / "ci.yml"
 DEPENDABOT = Path(".github") / "dependabot.yml"
 
 
-@pytest.fixture(scope="module", params=list(ANSWER_SETS))
-def installed(request: pytest.FixtureRequest, installed_projects: Callable[[str], Path]) -> Path:
-    """A rendered project with its own virtualenv, from its committed uv.lock."""
-    return installed_projects(request.param)
+@pytest.fixture(scope="module", params=list(PROJECT_SETS))
+def installed(
+    request: pytest.FixtureRequest, installed_projects: Callable[[str], Path]
+) -> tuple[str, Path]:
+    """A project set's name and its render with its own virtualenv, from its committed
+    uv.lock (the starter's is the one tests/test_starter.py installs)."""
+    return request.param, installed_projects(request.param)
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 @pytest.mark.parametrize(
     ("schema", "path"),
     [
@@ -37,9 +40,9 @@ def installed(request: pytest.FixtureRequest, installed_projects: Callable[[str]
     ],
 )
 def test_matches_its_schema(
-    rendered: dict[str, tuple[Path, Path]], name: str, schema: str, path: str
+    all_rendered: dict[str, tuple[Path, Path]], name: str, schema: str, path: str
 ) -> None:
-    project, _ = rendered[name]
+    project, _ = all_rendered[name]
     done = check_jsonschema(schema, project / path)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -96,9 +99,9 @@ def pre_commit_validate(config: Path) -> "subprocess.CompletedProcess[str]":
     return run([str(TOOLS / "pre-commit"), "validate-config", str(config)], cwd=config.parent)
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
-def test_pre_commit_config_is_valid(rendered: dict[str, tuple[Path, Path]], name: str) -> None:
-    project, _ = rendered[name]
+@pytest.mark.parametrize("name", PROJECT_SETS)
+def test_pre_commit_config_is_valid(all_rendered: dict[str, tuple[Path, Path]], name: str) -> None:
+    project, _ = all_rendered[name]
     config = project / ".pre-commit-config.yaml"
     done = pre_commit_validate(config)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -128,29 +131,31 @@ def test_pre_commit_check_catches_a_typo(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES)
-def test_every_command_named_resolves(installed: Path, source: str) -> None:
-    commands = SOURCES[source](installed)
+def test_every_command_named_resolves(installed: tuple[str, Path], source: str) -> None:
+    _, project = installed
+    commands = SOURCES[source](project)
     assert commands, f"{source} names no command"
-    needs = Requirements(installed)
+    needs = Requirements(project)
     for command in commands:
         needs.of_script(command)
-    python = installed / ".venv" / "bin" / "python"
+    python = project / ".venv" / "bin" / "python"
     probe = run(
-        [str(python), "-I", str(PROBE), *sorted(needs.probes)], cwd=installed, env=clean_env()
+        [str(python), "-I", str(PROBE), *sorted(needs.probes)], cwd=project, env=clean_env()
     )
     assert needs.problems + probe.stdout.splitlines() == []
     assert probe.returncode == 0, probe.stderr
 
 
 @pytest.mark.slow
-def test_the_three_processes_are_among_the_commands_checked(installed: Path) -> None:
-    package = next((installed / "src").iterdir()).name
-    needs = Requirements(installed)
+def test_the_three_processes_are_among_the_commands_checked(installed: tuple[str, Path]) -> None:
+    name, project = installed
+    package = next((project / "src").iterdir()).name
+    needs = Requirements(project)
     for read in SOURCES.values():
-        for command in read(installed):
+        for command in read(project):
             needs.of_script(command)
     assert {
         f"factory={package}.app:create_app",
         f"object={package}.worker.WorkerSettings",
-        f"main={package}.scripts.run_weekly_reset",
+        f"main={package}.scripts.{cron_of(name)[1]}",
     } <= needs.probes

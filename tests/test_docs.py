@@ -5,7 +5,8 @@
   backticks (and in `sh`/`console` blocks) exists in a project rendered with the default
   answers (`<pkg>` is its package name; other `<placeholders>` match any name). Paths
   and modules a how-to creates are accepted in that how-to only.
-- Each how-to is followed literally on a rendered, installed project: blocks with a
+- Each how-to is followed literally on a rendered, installed project, the default one and
+  the starter (`examples=none`), each with its own package name: blocks with a
   `title="path"` are written (whole files) or applied (`diff` blocks: ` `/`-` lines are
   the text replaced, ` `/`+` lines its replacement, found exactly once), and every `sh`
   block is run from the project folder, with DATABASE_URL on a database created empty
@@ -26,14 +27,17 @@ import pytest
 
 from tools import story
 
-from .harness import editable_copy
-from .helpers import POSTGRES, TEMPLATE, TOOLS, clean_env, run
+from .harness import editable_copy, rendered_once
+from .helpers import POSTGRES, STARTER_ANSWERS, TEMPLATE, TOOLS, clean_env, run
 from .railway_config import evaluate, services
 
 DOCS = TEMPLATE / "docs"
 PACKAGE = "kudos"
 PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
 HOWTOS = ["howto/add-a-feature.md", "howto/add-a-worker-job.md", "howto/add-a-cron-job.md"]
+# The variants the how-tos are followed on, with their package: the full project (the
+# default answers) and the starter (test_starter's answers, rendered under the same name).
+VARIANTS = {"default": PACKAGE, "starter": "tenant_desk"}
 
 FENCE = re.compile(
     r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
@@ -325,10 +329,10 @@ def test_names_in_the_generated_architecture_page_exist(projects: dict[str, Path
 # --------------------------------------------------------------------------- how-tos
 
 
-def apply_block(project: Path, block: Block) -> None:
+def apply_block(project: Path, block: Block, package: str = PACKAGE) -> None:
     assert block.title is not None
-    target = project / block.title.replace("<pkg>", PACKAGE)
-    body = block.body.replace("<pkg>", PACKAGE)
+    target = project / block.title.replace("<pkg>", package)
+    body = block.body.replace("<pkg>", package)
     if block.lang != "diff":
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body + "\n")
@@ -349,27 +353,34 @@ def apply_block(project: Path, block: Block) -> None:
 
 @pytest.fixture(scope="module")
 def installed(
-    rendered: dict[str, tuple[Path, Path]], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, str]]:
-    """A copy of the default render installed from its uv.lock (the how-tos change it),
-    and an empty database for it."""
-    project = editable_copy(rendered["default"][0], tmp_path_factory.mktemp("docs-howtos"))
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str, str]]:
+    """A copy of the variant's render installed from its uv.lock (the how-tos change
+    it), an empty database for it, and its package name."""
+    variant: str = request.param
+    answers = STARTER_ANSWERS if variant == "starter" else None
+    rendered, _ = rendered_once(tmp_path_factory, variant, answers)
+    project = editable_copy(rendered, tmp_path_factory.mktemp(f"docs-howtos-{variant}"))
     with story.fresh_database(POSTGRES, prefix="template_howto") as database_url:
-        yield project, database_url
+        yield project, database_url, VARIANTS[variant]
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
-@pytest.mark.parametrize("page", HOWTOS)
-def test_howto_followed_literally(installed: tuple[Path, str], page: str) -> None:
-    project, database_url = installed
+@pytest.mark.parametrize(
+    ("installed", "page"),
+    [(variant, page) for variant in VARIANTS for page in HOWTOS],
+    indirect=["installed"],
+)
+def test_howto_followed_literally(installed: tuple[Path, str, str], page: str) -> None:
+    project, database_url, package = installed
     env = clean_env(DATABASE_URL=database_url, UV_FROZEN="1")
     commands = 0
     for block in blocks(page_text(page)):
         if block.title:
-            apply_block(project, block)
+            apply_block(project, block, package)
         elif block.lang == "sh":
-            script = block.body.replace("<pkg>", PACKAGE)
+            script = block.body.replace("<pkg>", package)
             done = run(["bash", "-euo", "pipefail", "-c", script], cwd=project, env=env)
             assert done.returncode == 0, f"{page}:\n{script}\n{done.stdout}{done.stderr}"
             commands += 1
@@ -380,5 +391,5 @@ def test_howto_followed_literally(installed: tuple[Path, str], page: str) -> Non
         assert 'op.create_table(\n        "department_descriptions"' in migration.read_text()
     if page == "howto/add-a-cron-job.md":
         graph = evaluate(project / ".railway" / "railway.py")
-        audit = services(graph)["cron-ledger-audit"]
+        audit = services(graph)["cron-access-audit"]
         assert audit["deploy"]["cronSchedule"] == "30 2 * * *"

@@ -11,10 +11,11 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from .helpers import ANSWER_SETS, answer
+from .helpers import PROJECT_SETS, STARTER, answer, cron_of
 from .railway_config import Resource, evaluate, reference, resources, services
 
-APP_SERVICES = {"api", "worker", "cron-weekly"}
+# The starter's cron runs on a schedule of its own (not an answer): daily, at a quiet hour.
+STARTER_SCHEDULE = "15 4 * * *"
 POSTGRES_URL = reference("database.Postgres", "DATABASE_URL")
 REDIS_URL = reference("database.Redis", "REDIS_URL")
 # What the api refuses to start without, for each auth_provider answer.
@@ -36,14 +37,14 @@ OBSERVABILITY = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "S
 
 
 @pytest.fixture(scope="module")
-def graphs(rendered: dict[str, tuple[Path, Path]]) -> dict[str, dict[str, Any]]:
+def graphs(all_rendered: dict[str, tuple[Path, Path]]) -> dict[str, dict[str, Any]]:
     """Each answer set's evaluated graph, as the CLI sees it with no overrides set."""
     with pytest.MonkeyPatch.context() as env:
         for variable in (*OVERRIDES, *EMAIL_CLAIMS, *OBSERVABILITY):
             env.delenv(variable, raising=False)
         return {
             name: evaluate(project / ".railway" / "railway.py")
-            for name, (project, _) in rendered.items()
+            for name, (project, _) in all_rendered.items()
         }
 
 
@@ -51,7 +52,12 @@ def deploy(graph: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: service.get("deploy", {}) for name, service in services(graph).items()}
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+def cron(name: str) -> str:
+    """The project set's cron service."""
+    return cron_of(name)[0]
+
+
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_postgres_and_redis_databases(graphs: dict[str, dict[str, Any]], name: str) -> None:
     by_address = resources(graphs[name])
     postgres, redis = by_address["database.Postgres"], by_address["database.Redis"]
@@ -63,15 +69,15 @@ def test_postgres_and_redis_databases(graphs: dict[str, dict[str, Any]], name: s
     assert (redis["type"], redis["engine"], redis["output"]) == ("database", "redis", "REDIS_URL")
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_three_services_from_one_repository_and_dockerfile(
-    graphs: dict[str, dict[str, Any]], rendered: dict[str, tuple[Path, Path]], name: str
+    graphs: dict[str, dict[str, Any]], all_rendered: dict[str, tuple[Path, Path]], name: str
 ) -> None:
     graph = graphs[name]
-    project, _ = rendered[name]
+    project, _ = all_rendered[name]
     assert graph["name"] == project.name
     app = services(graph)
-    assert set(app) == APP_SERVICES
+    assert set(app) == {"api", "worker", cron(name)}
     repository = {"type": "github", "repo": f"OWNER/{project.name}", "branch": "main"}
     assert [service["source"] for service in app.values()] == [repository] * 3
     dockerfile = {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
@@ -79,11 +85,11 @@ def test_three_services_from_one_repository_and_dockerfile(
     assert (project / "Dockerfile").is_file()
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_start_commands_are_the_dockerfile_and_compose_ones(
-    graphs: dict[str, dict[str, Any]], rendered: dict[str, tuple[Path, Path]], name: str
+    graphs: dict[str, dict[str, Any]], all_rendered: dict[str, tuple[Path, Path]], name: str
 ) -> None:
-    project, _ = rendered[name]
+    project, _ = all_rendered[name]
     [cmd] = [
         line.removeprefix("CMD ")
         for line in (project / "Dockerfile").read_text().splitlines()
@@ -95,35 +101,38 @@ def test_start_commands_are_the_dockerfile_and_compose_ones(
     expected = {
         "api": shlex.join(json.loads(cmd)),
         "worker": shlex.join(compose["worker"]["command"]),
-        "cron-weekly": shlex.join(compose["cron-weekly"]["command"]),
+        cron(name): shlex.join(compose[cron(name)]["command"]),
     }
     actual = {service: d["startCommand"] for service, d in deploy(graphs[name]).items()}
     assert actual == expected
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_cron_runs_on_the_answered_schedule_and_a_failed_run_is_retried(
     graphs: dict[str, dict[str, Any]], name: str
 ) -> None:
     by_service = deploy(graphs[name])
-    schedule = answer(ANSWER_SETS[name], "weekly_reset_schedule")
-    assert by_service["cron-weekly"]["cronSchedule"] == schedule
-    # A failed reset (exit 1) is caught up the same day, a bounded number of times.
-    assert by_service["cron-weekly"]["restartPolicyType"] == "ON_FAILURE"
-    assert 1 <= by_service["cron-weekly"]["restartPolicyMaxRetries"] <= 10
+    if name == STARTER:
+        schedule = STARTER_SCHEDULE
+    else:
+        schedule = answer(PROJECT_SETS[name], "weekly_reset_schedule")
+    assert by_service[cron(name)]["cronSchedule"] == schedule
+    # A failed run (exit 1) is retried the same day, a bounded number of times.
+    assert by_service[cron(name)]["restartPolicyType"] == "ON_FAILURE"
+    assert 1 <= by_service[cron(name)]["restartPolicyMaxRetries"] <= 10
     for other in ("api", "worker"):  # long-running: Railway's default, restart on failure
         assert "cronSchedule" not in by_service[other]
         assert "restartPolicyType" not in by_service[other]
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_one_replica_of_each_by_default_and_never_of_the_cron(
     graphs: dict[str, dict[str, Any]], name: str
 ) -> None:
     by_service = deploy(graphs[name])
     assert by_service["api"]["numReplicas"] == 1
     assert by_service["worker"]["numReplicas"] == 1
-    assert "numReplicas" not in by_service["cron-weekly"]
+    assert "numReplicas" not in by_service[cron(name)]
 
 
 def test_api_and_worker_replicas_come_from_the_environment(
@@ -139,7 +148,7 @@ def test_api_and_worker_replicas_come_from_the_environment(
     assert "numReplicas" not in by_service["cron-weekly"]
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_only_the_api_is_health_checked_public_and_migrates(
     graphs: dict[str, dict[str, Any]], name: str
 ) -> None:
@@ -151,13 +160,13 @@ def test_only_the_api_is_health_checked_public_and_migrates(
     [(domain, target)] = api["networking"]["serviceDomains"].items()
     assert domain.endswith(".up.railway.app")
     assert api["variables"]["PORT"] == {"type": "literal", "value": str(target["port"])}
-    for other in ("worker", "cron-weekly"):
+    for other in ("worker", cron(name)):
         assert "healthcheckPath" not in app[other]["deploy"]
         assert "preDeployCommand" not in app[other]["deploy"]
         assert "networking" not in app[other]
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_urls_reference_the_databases(graphs: dict[str, dict[str, Any]], name: str) -> None:
     def references(service: Resource) -> dict[str, Any]:
         variables = service["variables"].items()
@@ -167,19 +176,19 @@ def test_urls_reference_the_databases(graphs: dict[str, dict[str, Any]], name: s
     both = {"DATABASE_URL": POSTGRES_URL, "REDIS_URL": REDIS_URL}
     assert references(app["api"]) == both
     assert references(app["worker"]) == both
-    assert references(app["cron-weekly"]) == {"DATABASE_URL": POSTGRES_URL}
+    assert references(app[cron(name)]) == {"DATABASE_URL": POSTGRES_URL}
 
 
-@pytest.mark.parametrize("name", ANSWER_SETS)
+@pytest.mark.parametrize("name", PROJECT_SETS)
 def test_only_the_api_gets_the_chosen_providers_settings(
     graphs: dict[str, dict[str, Any]], name: str
 ) -> None:
     app = services(graphs[name])
-    provider = answer(ANSWER_SETS[name], "auth_provider")
+    provider = answer(PROJECT_SETS[name], "auth_provider")
     auth = set().union(*AUTH_SETTINGS.values())
     assert set(app["api"]["variables"]) & auth == AUTH_SETTINGS[provider]
     assert set(app["worker"]["variables"]) & auth == set()
-    assert set(app["cron-weekly"]["variables"]) & auth == set()
+    assert set(app[cron(name)]["variables"]) & auth == set()
 
 
 def test_email_claims_reach_the_api_only_when_set(

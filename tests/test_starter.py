@@ -14,9 +14,18 @@ import pytest
 import yaml
 
 from .harness import installed_once, rendered_once
-from .helpers import ANSWERS_FILE, LEFTOVER, STARTER_ANSWERS, TEMPLATE, clean_env, run, tree
+from .helpers import (
+    ANSWERS_FILE,
+    LEFTOVER,
+    STARTER,
+    STARTER_ANSWERS,
+    TEMPLATE,
+    clean_env,
+    run,
+    tree,
+)
 
-NAME = "starter"
+NAME = STARTER  # the name tests/harness.py installs it under, shared with the other modules
 # How long the starter's suite may take before it counts as hung (about 2 min on two cores).
 SUITE_TIMEOUT_SECONDS = 900
 # The example domain's words. Each is a whole word or a name the domain coined, so a

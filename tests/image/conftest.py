@@ -1,4 +1,9 @@
-"""The image tests' fixtures: the project, its image (built once per run), containers."""
+"""The image tests' fixtures: the project, its image (built once per run), containers.
+
+Each test runs on both variants, the full project (the default answers) and the starter,
+unless it parametrizes `variant` itself (`indirect`) to one of them; each variant's image
+is built once per run.
+"""
 
 import json
 import os
@@ -11,20 +16,34 @@ from pathlib import Path
 import pytest
 import redis
 
-from ..harness import once, record_image
-from ..helpers import TEMPLATE, run
+from ..harness import once, record_image, rendered_once
+from ..helpers import STARTER, TEMPLATE, cron_of, run
 from .containers import Container, Image, Process, build, check, make_base_image
 from .deploy import REDIS_URL, Service, Starter, railway_services
 
 
-@pytest.fixture(scope="session")
-def project(rendered: dict[str, tuple[Path, Path]]) -> Path:
-    """The default project as cookiecutter renders it (shared, only read: the build context)."""
-    return rendered["default"][0]
+@pytest.fixture(scope="session", params=["default", STARTER])
+def variant(request: pytest.FixtureRequest) -> str:
+    """The project set under test: the full project or the starter."""
+    name: str = request.param
+    return name
 
 
 @pytest.fixture(scope="session")
-def image(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Image:
+def project(variant: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The variant's project as cookiecutter renders it (shared, only read: the build
+    context; the starter's is the render tests/test_starter.py checks)."""
+    return rendered_once(tmp_path_factory, variant)[0]
+
+
+@pytest.fixture(scope="session")
+def cron(variant: str) -> str:
+    """The variant's cron service (compose and Railway)."""
+    return cron_of(variant)[0]
+
+
+@pytest.fixture(scope="session")
+def image(variant: str, project: Path, tmp_path_factory: pytest.TempPathFactory) -> Image:
     """The project's image, built once per run on the local base (removed at the run's end)."""
 
     def make(folder: Path) -> None:
@@ -36,7 +55,7 @@ def image(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Image:
         folder.joinpath("config.json").write_text(json.dumps(inspected["OCIv1"]["config"]))
         folder.joinpath("ref").write_text(ref)
 
-    folder = once(tmp_path_factory, "image", make)
+    folder = once(tmp_path_factory, f"image-{variant}", make)
     pyproject = tomllib.loads(project.joinpath("pyproject.toml").read_text())
     package = pyproject["tool"]["uv"]["build-backend"]["module-name"]
     config = json.loads(folder.joinpath("config.json").read_text())
@@ -44,9 +63,9 @@ def image(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Image:
 
 
 @pytest.fixture(scope="module")
-def railway(project: Path) -> dict[str, Service]:
+def railway(project: Path, cron: str) -> dict[str, Service]:
     """The app services of .railway/railway.py, evaluated with railway-sdk."""
-    return railway_services(project)
+    return railway_services(project, cron)
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ class Service:
         return env
 
 
-def railway_services(project: Path) -> dict[str, Service]:
+def railway_services(project: Path, cron: str) -> dict[str, Service]:
     """The app services of .railway/railway.py, evaluated with railway-sdk."""
     graph = evaluate(project / ".railway" / "railway.py")
     result = {}
@@ -69,7 +69,7 @@ def railway_services(project: Path) -> dict[str, Service]:
             [shlex.split(command) for command in deploy.get("preDeployCommand", [])],
             service.get("variables", {}),
         )
-    assert {"api", "worker", "cron-weekly"} <= set(result), sorted(result)
+    assert {"api", "worker", cron} <= set(result), sorted(result)
     return result
 
 
@@ -145,6 +145,29 @@ def add_user(db: psycopg.Connection[Any], company: str, email: str, compliment: 
         "INSERT INTO wallets (user_id, compliment_balance, redeemable_balance) VALUES (%s, %s, 0)",
         (row[0], compliment),
     )
+    return str(row[0])
+
+
+# The starter's rows, as its own tests/factories.py writes them.
+def add_starter_company(db: psycopg.Connection[Any], name: str) -> str:
+    row = db.execute(
+        "INSERT INTO companies (name, email_domain, is_active) VALUES (%s, %s, true) RETURNING id",
+        (name, f"{name.lower()}.example"),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def add_starter_user(
+    db: psycopg.Connection[Any], company: str, email: str, days_ago: int = 0
+) -> str:
+    """A user who never signed in (no auth_sub), added `days_ago` days ago."""
+    row = db.execute(
+        "INSERT INTO users (company_id, email, name, is_active, created_at)"
+        " VALUES (%s, %s, %s, true, now() - make_interval(days => %s)) RETURNING id",
+        (company, email, email.split("@")[0].title(), days_ago),
+    ).fetchone()
+    assert row is not None
     return str(row[0])
 
 

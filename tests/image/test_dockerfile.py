@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import ANSWER_SETS, TEMPLATE, clean_env, run
+from ..helpers import PROJECT_SETS, TEMPLATE, clean_env, run
 
 pytestmark = pytest.mark.image
 
 
-@pytest.mark.parametrize("answers", list(ANSWER_SETS))
-def test_dockerfile_passes_hadolint(rendered: dict[str, tuple[Path, Path]], answers: str) -> None:
-    project, _ = rendered[answers]
+@pytest.mark.parametrize("answers", list(PROJECT_SETS))
+def test_dockerfile_passes_hadolint(
+    all_rendered: dict[str, tuple[Path, Path]], answers: str
+) -> None:
+    project, _ = all_rendered[answers]
     dockerfile = project / "Dockerfile"
     hadolint = shutil.which("hadolint")
     assert hadolint, "hadolint not found: it is a dev dependency (uv sync)"
@@ -34,14 +36,14 @@ def test_dockerfile_passes_hadolint(rendered: dict[str, tuple[Path, Path]], answ
     assert done.stdout.strip() == "", done.stdout
 
 
-@pytest.mark.parametrize("answers", list(ANSWER_SETS))
+@pytest.mark.parametrize("answers", list(PROJECT_SETS))
 def test_dockerfile_default_base_is_the_official_slim_image(
-    rendered: dict[str, tuple[Path, Path]], answers: str
+    all_rendered: dict[str, tuple[Path, Path]], answers: str
 ) -> None:
-    project, _ = rendered[answers]
+    project, _ = all_rendered[answers]
     text = project.joinpath("Dockerfile").read_text()
     defaults = json.loads(TEMPLATE.joinpath("cookiecutter.json").read_text())
-    version = ANSWER_SETS[answers].get("python_version", defaults["python_version"])
+    version = PROJECT_SETS[answers].get("python_version", defaults["python_version"])
     assert f"ARG PYTHON_VERSION={version}\n" in text
     assert "ARG BASE_IMAGE=python:${PYTHON_VERSION}-slim\n" in text
     assert text.count("FROM ${BASE_IMAGE} AS ") == 2

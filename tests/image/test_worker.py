@@ -8,12 +8,15 @@ import psycopg
 import pytest
 from arq.connections import RedisSettings, create_pool
 
+from ..helpers import STARTER
 from .containers import Container, Image
 from .deploy import (
     REDIS_URL,
     Service,
     Starter,
     add_company,
+    add_starter_company,
+    add_starter_user,
     add_user,
     assert_stops_cleanly,
     compliment_balance,
@@ -37,6 +40,7 @@ async def enqueue_and_wait(queue: str, function: str, *args: str) -> Any:
         await pool.aclose()
 
 
+@pytest.mark.parametrize("variant", ["default"], indirect=True)
 def test_worker_start_command_runs_an_enqueued_job(
     railway: dict[str, Service],
     containers: Callable[[], Container],
@@ -65,6 +69,45 @@ def test_worker_start_command_runs_an_enqueued_job(
             "SELECT kind FROM wallet_transactions WHERE user_id = %s", (alice,)
         ).fetchall()
         assert kinds == [("RESET",)]
+    worker.assert_running()
+
+
+@pytest.mark.parametrize("variant", [STARTER], indirect=True)
+def test_worker_start_command_runs_the_starters_export_job(
+    railway: dict[str, Service],
+    containers: Callable[[], Container],
+    start: Starter,
+    database: str,
+    queue_name: str,
+) -> None:
+    container = containers()
+    migrate(container, railway["api"], database, queue_name)
+    with psycopg.connect(database, autocommit=True) as db:
+        acme = add_starter_company(db, "Acme")
+        other = add_starter_company(db, "Other")
+        ana = add_starter_user(db, acme, "ana@acme.example")
+        add_starter_user(db, acme, "bob@acme.example")
+        add_starter_user(db, other, "oscar@other.example")
+        row = db.execute(
+            "INSERT INTO user_exports (company_id, requested_by) VALUES (%s, %s) RETURNING id",
+            (acme, ana),
+        ).fetchone()
+        assert row is not None
+        export = str(row[0])
+        worker = start("worker", container=container)
+        wait_until_worker_healthy(worker, queue_name)
+        assert 0 not in worker.uids()
+
+        result = asyncio.run(enqueue_and_wait(queue_name, "export_users", export))
+
+        assert result == {"export_id": export, "rows": 2, "already_done": False}, result
+        stored = db.execute(
+            "SELECT status, content FROM user_exports WHERE id = %s", (export,)
+        ).fetchone()
+        assert stored is not None
+        assert stored[0] == "done", stored
+        assert "ana@acme.example" in stored[1]
+        assert "oscar@other.example" not in stored[1]
     worker.assert_running()
 
 

@@ -162,7 +162,7 @@ def main(ctx=None):
     )
 {%- if cookiecutter.examples == "kudos" %}
 
-    cron_weekly = service(
+    cron = service(
         "cron-weekly",
         source=source,
         build=DOCKER_BUILD,
@@ -194,10 +194,5 @@ def main(ctx=None):
             **OBSERVABILITY_ENV,
         },
     )
-{%- if cookiecutter.examples == "kudos" %}
-
-    return project(PROJECT, resources=[db, cache, api, worker, cron_weekly])
-{%- else %}
 
     return project(PROJECT, resources=[db, cache, api, worker, cron])
-{%- endif %}

@@ -58,7 +58,7 @@ TABLES = (
     " company_domains"
 )
 {%- else %}
-TABLES = "companies, users, company_domains, user_exports"
+TABLES = "companies, users, user_exports, company_domains"
 {%- endif %}
 WORKER = "{{ cookiecutter.package_name }}.worker.WorkerSettings"
 CRON = "{{ cookiecutter.package_name }}.scripts.{% if cookiecutter.examples == "kudos" %}run_weekly_reset{% else %}deactivate_dormant_users{% endif %}"
