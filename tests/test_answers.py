@@ -553,6 +553,7 @@ def test_interactive_cookiecutter_refuses_a_bad_choice_in_one_line(tmp_path: Pat
         [str(TOOLS / "cookiecutter"), "-o", str(out), str(TEMPLATE)],
         [
             *((prompt, "") for prompt in ("Project name", "Project slug", "Python package")),
+            ("Example domain", ""),
             *((prompt, "") for prompt in ("One-line", "Author name", "Author email")),
             ("Python version", "3.10"),
             ("Weekly reset", ""),
