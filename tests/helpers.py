@@ -57,7 +57,7 @@ def cron_of(name: str) -> tuple[str, str]:
 CHOICES: dict[str, list[str]] = json.loads((TEMPLATE / "hooks" / "choices.json").read_text())
 
 # The longest and the shortest names the answer checks accept (MAX_NAME, MAX_SLUG and
-# MAX_PACKAGE in hooks/pre_gen_project.py; a one-letter name), with a description long
+# MAX_PACKAGE, hooks/answer_checks.jinja's limits; a one-letter name), with a description long
 # enough to wrap and an empty one: every templated line must pass ruff at both ends. And
 # a name and description in Portuguese typography (curly quotes and apostrophes, dashes,
 # a no-break space...), which land in a docstring and a string ruff checks for look-alike
