@@ -34,3 +34,22 @@ async def wait_for_lock_waiters(db: Db, count: int, seconds: float = 10) -> None
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"no {count} session(s) waiting for a lock after {seconds}s")
+
+
+async def wait_for_status(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    status: str = "done",
+    seconds: float = 10,
+) -> dict[str, Any]:
+    """Poll a job's status URL (each read a 200) until it says `status`; its body."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = await client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] == status:
+            return body
+        assert time.monotonic() < deadline, f"still {body['status']} after {seconds} s"
+        await asyncio.sleep(0.05)

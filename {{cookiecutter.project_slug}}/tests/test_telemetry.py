@@ -1,11 +1,9 @@
 """Traces, metrics and trace ids in the logs, from the real processes to a real OTLP receiver."""
 
-{% if cookiecutter.examples == "none" %}import asyncio
-{% endif %}import re
+import re
 import subprocess
 import sys
-{% if cookiecutter.examples == "none" %}import time
-{% endif %}from pathlib import Path
+from pathlib import Path
 
 import httpx
 
@@ -13,6 +11,9 @@ from {{ cookiecutter.package_name }}.lib.telemetry import SCOPE
 
 from . import factories as f
 from .api_process import free_port, running_api
+{%- if cookiecutter.examples == "none" %}
+from .checks import wait_for_status
+{%- endif %}
 from .conftest import CRON as CRON_MODULE
 from .conftest import WORKER as WORKER_SETTINGS
 {%- if cookiecutter.examples == "kudos" %}
@@ -42,6 +43,30 @@ def otel_env(receiver: OtlpReceiver) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": "50",
         "OTEL_METRIC_EXPORT_INTERVAL": "200",
     }
+
+
+def job_trace(
+    otlp: OtlpReceiver, route: str, job_name: str
+) -> tuple[Span, Span, list[Span]] | None:
+    """The trace of the api's request to `route`, once it holds the job `job_name` and
+    the worker's SQL: (the request's span, the job's span, every span of the trace)."""
+    spans = otlp.spans()
+    request = next(
+        (
+            s
+            for s in spans
+            if s.service == API and s.kind == SERVER and s.attributes.get("http.route") == route
+        ),
+        None,
+    )
+    if request is None:
+        return None
+    trace = [s for s in spans if s.trace_id == request.trace_id]
+    job = next((s for s in trace if s.name == job_name), None)
+    sql = [s for s in trace if s.attributes.get("db.system") == "postgresql"]
+    if job is None or not any(s.service == WORKER for s in sql):
+        return None
+    return request, job, trace
 {%- if cookiecutter.examples == "kudos" %}
 
 
@@ -72,28 +97,9 @@ async def test_one_trace_holds_the_upload_the_import_job_and_its_sql(
                 )
             assert state["status"] == "completed", state
 
-            def the_trace() -> tuple[Span, Span, list[Span]] | None:
-                spans = otlp.spans()
-                request = next(
-                    (
-                        s
-                        for s in spans
-                        if s.service == API
-                        and s.kind == SERVER
-                        and s.attributes.get("http.route") == IMPORTS
-                    ),
-                    None,
-                )
-                if request is None:
-                    return None
-                trace = [s for s in spans if s.trace_id == request.trace_id]
-                job = next((s for s in trace if s.name == "import_users_csv"), None)
-                sql = [s for s in trace if s.attributes.get("db.system") == "postgresql"]
-                if job is None or not any(s.service == WORKER for s in sql):
-                    return None
-                return request, job, trace
-
-            request, job, trace = wait_for(the_trace, "the upload's trace")
+            request, job, trace = wait_for(
+                lambda: job_trace(otlp, IMPORTS, "import_users_csv"), "the upload's trace"
+            )
 
             # The job is the child of a span of the request (the enqueue's Redis call's
             # parent), on the worker, and its SQL statements are its children.
@@ -173,39 +179,11 @@ async def test_one_trace_holds_the_export_request_its_job_and_its_sql(
             async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
                 response = await client.post(EXPORTS, headers=headers)
                 assert response.status_code == 202, response.text
-                status_url = response.json()["status_url"]
+                await wait_for_status(client, response.json()["status_url"], headers, seconds=30)
 
-                async def done() -> bool:
-                    status = await client.get(status_url, headers=headers)
-                    return bool(status.json()["status"] == "done")
-
-                deadline = time.monotonic() + 30
-                while not await done():
-                    assert time.monotonic() < deadline, "the export did not finish in 30 s"
-                    await asyncio.sleep(0.05)
-
-            def the_trace() -> tuple[Span, Span, list[Span]] | None:
-                spans = otlp.spans()
-                request = next(
-                    (
-                        s
-                        for s in spans
-                        if s.service == API
-                        and s.kind == SERVER
-                        and s.attributes.get("http.route") == EXPORTS
-                    ),
-                    None,
-                )
-                if request is None:
-                    return None
-                trace = [s for s in spans if s.trace_id == request.trace_id]
-                job = next((s for s in trace if s.name == "export_users"), None)
-                sql = [s for s in trace if s.attributes.get("db.system") == "postgresql"]
-                if job is None or not any(s.service == WORKER for s in sql):
-                    return None
-                return request, job, trace
-
-            request, job, trace = wait_for(the_trace, "the export's trace")
+            request, job, trace = wait_for(
+                lambda: job_trace(otlp, EXPORTS, "export_users"), "the export's trace"
+            )
 
             # The job is the child of a span of the request (the enqueue's Redis call's
             # parent), on the worker, and its SQL statements are its children.

@@ -1,12 +1,9 @@
 """The user export: the api records it and queues it, the real worker writes the CSV, the
 admin follows it and downloads it. Each company sees its own export and people only."""
 
-import asyncio
 import csv
 import io
 import subprocess
-import time
-from typing import Any
 from uuid import UUID
 
 import httpx
@@ -16,6 +13,7 @@ from {{ cookiecutter.package_name }}.lib.config import Settings
 from {{ cookiecutter.package_name }}.lib.queue import create_queue
 
 from . import factories as f
+from .checks import wait_for_status
 from .conftest import StartWorker, client_of
 from .factories import Db, admin
 from .tokens import Bearer, JwksServer
@@ -38,19 +36,6 @@ def tenants(db: Db) -> dict[str, UUID]:
     return {"acme": acme, "globex": globex}
 
 
-async def finished(api: httpx.AsyncClient, url: str, headers: dict[str, str]) -> dict[str, Any]:
-    """Poll the status until the worker wrote the export (10 s at most)."""
-    deadline = time.monotonic() + 10
-    while True:
-        response = await api.get(url, headers=headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        if body["status"] == "done":
-            return body
-        assert time.monotonic() < deadline, f"the export is still {body['status']}"
-        await asyncio.sleep(0.05)
-
-
 async def test_an_export_runs_in_the_worker_and_holds_the_own_company_only(
     api: httpx.AsyncClient,
     db: Db,
@@ -67,7 +52,7 @@ async def test_an_export_runs_in_the_worker_and_holds_the_own_company_only(
     assert accepted.json() == {"status_url": status_url}
     assert status_url.startswith(f"{EXPORTS}/")
 
-    done = await finished(api, status_url, acme_admin)
+    done = await wait_for_status(api, status_url, acme_admin)
     assert done["rows"] == 3
     assert done["finished_at"] is not None
     assert done["csv_url"] == f"{status_url}/csv"
@@ -99,7 +84,7 @@ async def test_an_export_runs_in_the_worker_and_holds_the_own_company_only(
 
     # Globex's own export holds Globex's people only.
     theirs = await api.post(EXPORTS, headers=globex_admin)
-    theirs_done = await finished(api, theirs.json()["status_url"], globex_admin)
+    theirs_done = await wait_for_status(api, theirs.json()["status_url"], globex_admin)
     theirs_csv = (await api.get(theirs_done["csv_url"], headers=globex_admin)).text
     assert [r["email"] for r in csv.DictReader(io.StringIO(theirs_csv))] == [
         "gil@globex.example",
@@ -154,7 +139,7 @@ async def test_without_redis_the_export_is_kept_and_the_worker_catches_up(
 
     # The worker's tidy-up runs at its start (and hourly): it queues the lost one again.
     start_worker()
-    done = await finished(api, status_url, headers)
+    done = await wait_for_status(api, status_url, headers)
     assert done["rows"] == 3
     assert db.execute("SELECT count(*) FROM user_exports").fetchone() == (1,)
 
@@ -170,7 +155,7 @@ async def test_writing_an_export_again_changes_nothing(
     """A job delivered twice (a retry after a dead worker) leaves the first file as it is."""
     headers = bearer(admin(db, tenants["acme"], "ada@acme.example"))
     accepted = await api.post(EXPORTS, headers=headers)
-    done = await finished(api, accepted.json()["status_url"], headers)
+    done = await wait_for_status(api, accepted.json()["status_url"], headers)
     first = (await api.get(done["csv_url"], headers=headers)).text
     f.user(db, tenants["acme"], "late@acme.example")
     export_id = done["id"]
